@@ -1,0 +1,72 @@
+#include "addon.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace tsemu {
+
+static const char* ErrnoName(int err) {
+  switch (err) {
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EEXIST: return "EEXIST";
+    case ENOSPC: return "ENOSPC";
+    case ENOMEM: return "ENOMEM";
+    case EINVAL: return "EINVAL";
+    case EFBIG: return "EFBIG";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    case EBADF: return "EBADF";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case EINTR: return "EINTR";
+    case EAGAIN: return "EAGAIN";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    default: return "EUNKNOWN";
+  }
+}
+
+void ThrowErrno(Napi::Env env, const std::string& what, int err) {
+  Napi::Error e = Napi::Error::New(env, what + ": " + std::strerror(err));
+  e.Set("code", Napi::String::New(env, ErrnoName(err)));
+  e.Set("errno", Napi::Number::New(env, err));
+  throw e;
+}
+
+int32_t* Int32Slot(const Napi::CallbackInfo& info, size_t argArray, size_t argIndex) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= argIndex || !info[argArray].IsTypedArray()) {
+    throw Napi::TypeError::New(env, "expected an Int32Array and an index");
+  }
+  Napi::TypedArray ta = info[argArray].As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_int32_array) {
+    throw Napi::TypeError::New(env, "expected an Int32Array");
+  }
+  if (!info[argIndex].IsNumber()) throw Napi::TypeError::New(env, "index must be a number");
+  double idx = info[argIndex].As<Napi::Number>().DoubleValue();
+  size_t len = ta.ElementLength();
+  if (!(idx >= 0) || idx != static_cast<double>(static_cast<size_t>(idx)) || idx >= len) {
+    throw Napi::RangeError::New(env, "index out of range");
+  }
+  napi_value arraybuffer;
+  void* data = nullptr;
+  size_t length = 0;
+  size_t byteOffset = 0;
+  napi_typedarray_type type;
+  napi_status st = napi_get_typedarray_info(env, ta, &type, &length, &data, &arraybuffer, &byteOffset);
+  if (st != napi_ok || data == nullptr) throw Napi::Error::New(env, "cannot reach the array's memory");
+  // `data` already points at element 0 of the view (byte offset applied).
+  return static_cast<int32_t*>(data) + static_cast<size_t>(idx);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InitShm(env, exports);
+  InitFutex(env, exports);
+  InitProcess(env, exports);
+  return exports;
+}
+
+}  // namespace tsemu
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return tsemu::Init(env, exports); }
+NODE_API_MODULE(tsemu_native, InitAddon)

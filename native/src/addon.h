@@ -1,0 +1,20 @@
+// tsemu native addon: shared memory objects, cross-process futexes, process helpers.
+// Each part registers its exports here; see addon.cc.
+#pragma once
+#include <napi.h>
+#include <string>
+
+namespace tsemu {
+
+void InitShm(Napi::Env env, Napi::Object exports);
+void InitFutex(Napi::Env env, Napi::Object exports);
+void InitProcess(Napi::Env env, Napi::Object exports);
+
+// Throws a JS Error whose message names the operation and errno, and whose `code` is
+// the errno name (ENOSPC, EACCES, ...), so callers can branch on it.
+[[noreturn]] void ThrowErrno(Napi::Env env, const std::string& what, int err);
+
+// Returns the address of element `index` of an Int32Array, after bounds checks.
+int32_t* Int32Slot(const Napi::CallbackInfo& info, size_t argArray, size_t argIndex);
+
+}  // namespace tsemu

@@ -1,0 +1,52 @@
+/**
+ * The native addon (native/), loaded once per thread. Its build is part of `npm install`.
+ * Everything here is low level: use shm.ts and futex.ts instead.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeShm {
+  fd: number;
+  size: number;
+  buffer: SharedArrayBuffer;
+}
+
+export type FutexResult = 'ok' | 'not-equal' | 'timed-out';
+
+export interface NativeAddon {
+  shmCreate(size: number, name?: string | null, reserve?: boolean): NativeShm;
+  shmOpen(target: number | string, expectSize?: number): NativeShm;
+  shmUnlink(name: string): void;
+  closeFd(fd: number): void;
+  futexWait(arr: Int32Array, index: number, expected: number, timeoutMs?: number): FutexResult;
+  futexWake(arr: Int32Array, index: number, count?: number): number;
+  futexWaitAsync(arr: Int32Array, index: number, expected: number, timeoutMs?: number): Promise<FutexResult>;
+  setParentDeathSignal(signal: number): number;
+  gettid(): number;
+}
+
+/** The repository root, found from this file whether it runs from source or from dist/. */
+export function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('tsemu: cannot find the project root');
+    dir = up;
+  }
+  return dir;
+}
+
+let loaded: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (loaded) return loaded;
+  const path = join(projectRoot(), 'native/build/Release/tsemu_native.node');
+  if (!existsSync(path)) {
+    throw new Error(`tsemu: the native addon is not built (${path}); run npm install`);
+  }
+  const require = createRequire(import.meta.url);
+  loaded = require(path) as NativeAddon;
+  return loaded;
+}

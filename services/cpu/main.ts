@@ -1,0 +1,177 @@
+/**
+ * `tsemu`: the machine process. It supervises the device services, serves the machine's
+ * gRPC control, and (from the CPU and machine issues on) runs the harts and the board.
+ */
+import { has, last, parseArgs, UsageError, type Parsed } from '../common/cli-args.js';
+import { configureLogging, logger } from '../common/log.js';
+import { SERVICE_NAMES, type ServiceName } from '../common/service-runtime.js';
+import { version } from '../common/version.js';
+import { serveMachine, type MachineControl, type RunState } from './machine-service.js';
+import { Supervisor } from './supervisor.js';
+
+const log = logger('cpu');
+
+export const USAGE = `usage: tsemu [options]
+       tsemu service {block|display|net|monitor} [--listen ADDR]... [options]
+
+tsemu is a full-system emulator: a RISC-V 'virt' machine whose harts run as worker
+threads over shared guest RAM, with block, display, net and monitor services as
+separate processes steered over gRPC.
+
+Machine options (QEMU's spellings):
+  -name NAME              the VM's name
+  -M virt                 the machine type (only 'virt')
+  -S                      do not start the CPUs (wait for 'cont')
+
+Services:
+  --services LIST         services to start as child processes, comma-separated
+                          (default block,display,net,monitor; 'none' for none)
+  --block-service ADDR    use a block service already running at ADDR
+  --display-service ADDR  likewise for display (ADDR: unix:PATH or HOST:PORT)
+  --net-service ADDR      likewise for net
+  --monitor-service ADDR  likewise for the monitor
+  --runtime-dir DIR       where the VM's sockets go
+                          (default $XDG_RUNTIME_DIR/tsemu/NAME-PID or /tmp/tsemu-UID/NAME-PID)
+
+Logging:
+  -d, --log SPEC          levels: error|warn|info|debug|trace, per service: warn,block=debug
+  -D, --log-file FILE     log to FILE instead of stderr
+
+  -h, --help              this text
+  -version, --version     print the version
+
+Run 'tsemu service NAME --help' for a service's own options.
+`;
+
+const OPTIONS = {
+  name: { value: true },
+  M: { value: true, aliases: ['machine'] },
+  S: {},
+  services: { value: true },
+  'block-service': { value: true },
+  'display-service': { value: true },
+  'net-service': { value: true },
+  'monitor-service': { value: true },
+  'runtime-dir': { value: true },
+  log: { value: true, aliases: ['d'] },
+  'log-file': { value: true, aliases: ['D'] },
+  help: { aliases: ['h'] },
+  version: {},
+} as const;
+
+/** Until the board exists (machine issue), the machine is its run state alone. */
+class BoardlessMachine implements MachineControl {
+  private state: RunState;
+  constructor(
+    readonly name: string,
+    startPaused: boolean,
+  ) {
+    this.state = startPaused ? 'prelaunch' : 'running';
+  }
+  readonly harts = 0;
+  runState(): RunState {
+    return this.state;
+  }
+  stop(): void {
+    if (this.state === 'running') this.state = 'paused';
+  }
+  cont(): void {
+    if (this.state === 'paused' || this.state === 'prelaunch') this.state = 'running';
+  }
+  reset(): void {}
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`tsemu: ${msg}\n`);
+  process.exit(1);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let args: Parsed;
+  try {
+    args = parseArgs(argv, OPTIONS);
+  } catch (e) {
+    if (e instanceof UsageError) fail(`${e.message} (see tsemu --help)`);
+    throw e;
+  }
+  if (has(args, 'help')) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (has(args, 'version')) {
+    process.stdout.write(`tsemu version ${version()}\n`);
+    return;
+  }
+  if (args.positional.length) fail(`unexpected argument '${args.positional[0]}' (see tsemu --help)`);
+  const machineType = last(args, 'M') ?? 'virt';
+  if (machineType.split(',')[0] !== 'virt') fail(`unsupported machine type '${machineType}' (only 'virt')`);
+  try {
+    configureLogging(last(args, 'log'), last(args, 'log-file'));
+  } catch (e) {
+    fail((e as Error).message);
+  }
+
+  const wanted = new Set<ServiceName>();
+  const list = last(args, 'services') ?? SERVICE_NAMES.join(',');
+  if (list !== 'none') {
+    for (const s of list.split(',').filter(Boolean)) {
+      if (!(SERVICE_NAMES as readonly string[]).includes(s)) fail(`unknown service '${s}' in --services`);
+      wanted.add(s as ServiceName);
+    }
+  }
+
+  const name = last(args, 'name') ?? 'vm';
+  let supervisor: Supervisor;
+  try {
+    supervisor = new Supervisor({ name, runtimeDir: last(args, 'runtime-dir') });
+  } catch (e) {
+    fail(`cannot make the runtime directory: ${(e as Error).message}`);
+  }
+  let shuttingDown = false;
+  const shutdown = async (reason: string, status = 0) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info(`shutting down: ${reason}`);
+    await machineServer?.close(500).catch(() => {});
+    await supervisor.stopAll();
+    process.exit(status);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGHUP', () => void shutdown('SIGHUP'));
+
+  const machine = new BoardlessMachine(name, has(args, 'S'));
+  let machineServer: Awaited<ReturnType<typeof serveMachine>> | undefined;
+  try {
+    machineServer = await serveMachine(machine, supervisor, (r) => void shutdown(r));
+    const starts: Promise<unknown>[] = [];
+    for (const s of SERVICE_NAMES) {
+      const addr = last(args, `${s}-service`);
+      if (addr) starts.push(supervisor.attach(s, addr));
+      else if (wanted.has(s)) starts.push(supervisor.start(s));
+    }
+    // All at once: each is a Node process that takes most of a second to load.
+    const results = await Promise.allSettled(starts);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } catch (e) {
+    process.stderr.write(`tsemu: ${(e as Error).message}\n`);
+    await shutdown('start failed', 1);
+    return;
+  }
+  supervisor.on('service-exit', (svc: string) => {
+    if (!shuttingDown) log.error(`the ${svc} service died`);
+  });
+  const ready = {
+    event: 'ready',
+    pid: process.pid,
+    runtimeDir: supervisor.runtimeDir,
+    machine: `unix:${supervisor.socketPath('machine')}`,
+    services: Object.fromEntries(supervisor.list().map((s) => [s.name, { address: s.address, pid: s.pid ?? null }])),
+  };
+  log.info(`ready: ${JSON.stringify(ready)}`);
+  if (process.env.TSEMU_READY_FD) {
+    const { writeSync } = await import('node:fs');
+    writeSync(Number(process.env.TSEMU_READY_FD), `${JSON.stringify(ready)}\n`);
+  }
+}
