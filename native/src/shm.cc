@@ -22,8 +22,9 @@
 
 namespace tsemu {
 
-// 2^53: the byte length a JS number can name exactly. The kernel refuses what it cannot map.
-static constexpr double kMaxSize = 9007199254740992.0;
+// 2^63: sizes must fit in off_t. Below that the kernel judges: reserve fails with ENOSPC
+// before allocating anything, mmap with ENOMEM.
+static constexpr double kMaxSize = 9223372036854775808.0;
 
 static void Unmap(void* data, size_t length, void* /*deleter_data*/) {
   if (data != nullptr && length > 0) munmap(data, length);
@@ -44,7 +45,7 @@ static size_t ParseSize(Napi::Env env, const Napi::Value& v) {
   double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || d != std::floor(d)) throw Napi::RangeError::New(env, "size must be a whole number of bytes");
   if (d < 1) throw Napi::RangeError::New(env, "size must be at least 1 byte");
-  if (d > kMaxSize) throw Napi::RangeError::New(env, "size is too large");
+  if (d >= kMaxSize) throw Napi::RangeError::New(env, "size is too large");
   return static_cast<size_t>(d);
 }
 
@@ -78,7 +79,7 @@ static Napi::Value ShmCreate(const Napi::CallbackInfo& info) {
   std::string name = named ? info[1].As<Napi::String>().Utf8Value() : std::string("tsemu");
   int fd;
   if (named) {
-    if (name.empty() || name[0] != '/' || name.find('/', 1) != std::string::npos || name.size() > 255) {
+    if (name.size() < 2 || name[0] != '/' || name.find('/', 1) != std::string::npos || name.size() > 255) {
       throw Napi::Error::New(env, "shm name must look like /name (one leading slash, no other)");
     }
     fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -177,13 +177,14 @@ export function call<Req, Res>(
   });
 }
 
-/** Polls Health.Check until SERVING or the timeout; throws with the last error. */
-export async function waitHealthy(address: string, timeoutMs = 10000): Promise<void> {
+/** Polls Health.Check until SERVING, the timeout or `signal`; throws with the last error. */
+export async function waitHealthy(address: string, timeoutMs = 10000, signal?: AbortSignal): Promise<void> {
   const client = connect(HealthClient, address);
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   try {
     while (Date.now() < deadline) {
+      if (signal?.aborted) throw new Error(`stopped waiting for the service at ${address} (${last})`);
       try {
         const r = await call(client, client.check, { service: '' }, Math.max(100, Math.min(1000, deadline - Date.now())));
         if (r.status === HealthCheckResponse_ServingStatus.SERVING) return;

@@ -33,14 +33,22 @@ export function parseLogSpec(spec: string): { defaultLevel: number; perService: 
   for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
     if (eq < 0) defaultLevel = levelIndex(part);
-    else perService.set(part.slice(0, eq), levelIndex(part.slice(eq + 1)));
+    else if (eq === 0) throw new Error(`log spec '${part}' names no service (expected SERVICE=LEVEL)`);
+    else perService.set(part.slice(0, eq).trim(), levelIndex(part.slice(eq + 1).trim()));
   }
   return { defaultLevel, perService };
 }
 
 function current(): Config {
   if (!config) {
-    const parsed = parseLogSpec(process.env.TSEMU_LOG ?? '');
+    let parsed: ReturnType<typeof parseLogSpec>;
+    try {
+      parsed = parseLogSpec(process.env.TSEMU_LOG ?? '');
+    } catch (e) {
+      // A log call must never throw: say so once and keep the default.
+      process.stderr.write(`tsemu: ignoring TSEMU_LOG: ${(e as Error).message}\n`);
+      parsed = parseLogSpec('');
+    }
     config = { ...parsed, file: process.env.TSEMU_LOG_FILE || undefined };
   }
   return config;
@@ -51,6 +59,12 @@ export function configureLogging(spec: string | undefined, file?: string): void 
   if (spec !== undefined) {
     parseLogSpec(spec); // validate before changing anything
     process.env.TSEMU_LOG = spec;
+  } else if (process.env.TSEMU_LOG) {
+    try {
+      parseLogSpec(process.env.TSEMU_LOG);
+    } catch (e) {
+      throw new Error(`TSEMU_LOG: ${(e as Error).message}`);
+    }
   }
   if (file !== undefined) process.env.TSEMU_LOG_FILE = file;
   config = undefined;

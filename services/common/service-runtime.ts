@@ -73,7 +73,12 @@ export async function runService(def: ServiceDefinition, argv: string[]): Promis
     process.stdout.write(serviceUsage(def));
     return;
   }
-  configureLogging(last(args, 'log'), last(args, 'log-file'));
+  try {
+    configureLogging(last(args, 'log'), last(args, 'log-file'));
+  } catch (e) {
+    process.stderr.write(`tsemu service ${def.name}: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
 
   const runtimeDir = last(args, 'runtime-dir');
   const supervised = last(args, 'watchdog-fd') !== undefined;
@@ -92,7 +97,21 @@ export async function runService(def: ServiceDefinition, argv: string[]): Promis
   let stopBackends: (() => Promise<void>) | undefined;
   let stopping = false;
 
-  const stop = async (reason: string, parentGone: boolean) => {
+  // PR_SET_PDEATHSIG fires when the supervisor's *thread* that forked us exits, which can be
+  // before the rest of its process: getppid() may still name the dying supervisor when the
+  // SIGTERM arrives. The watchdog pipe reaches end-of-file only once the whole process is
+  // gone, so on SIGTERM a supervised service waits a little for either sign.
+  let watchdogClosed = false;
+  const supervisorGone = async (waitMs: number): Promise<boolean> => {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      if (watchdogClosed || process.ppid !== parentAtStart) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  const stop = async (reason: string, parentGone: boolean | 'check') => {
     if (stopping) return;
     stopping = true;
     log.info(`stopping: ${reason}`);
@@ -104,20 +123,27 @@ export async function runService(def: ServiceDefinition, argv: string[]): Promis
       log.error('stopping backends failed', e);
     }
     await handle?.close(1000);
+    if (parentGone === 'check') parentGone = await supervisorGone(1500);
     if (parentGone && runtimeDir) cleanRuntimeDir(runtimeDir);
     process.exit(0);
   };
 
   const ctx: ServiceContext = { name: def.name, args, shutdown: (r) => void stop(r, false) };
-  process.on('SIGTERM', () => void stop('SIGTERM', supervised && process.ppid !== parentAtStart));
+  process.on('SIGTERM', () => void stop('SIGTERM', supervised ? 'check' : false));
   // A supervised service leaves Ctrl-C on the terminal to its supervisor, which stops it in order.
   process.on('SIGINT', () => (supervised ? log.debug('SIGINT ignored: supervised') : void stop('SIGINT', false)));
   if (supervised) {
     const fd = Number(last(args, 'watchdog-fd'));
     const pipe = new Socket({ fd, readable: true, writable: false });
     pipe.on('data', () => {});
-    pipe.on('error', () => void stop('watchdog pipe error: supervisor gone', true));
-    pipe.on('end', () => void stop('watchdog pipe closed: supervisor gone', true));
+    pipe.on('error', () => {
+      watchdogClosed = true;
+      void stop('watchdog pipe error: supervisor gone', true);
+    });
+    pipe.on('end', () => {
+      watchdogClosed = true;
+      void stop('watchdog pipe closed: supervisor gone', true);
+    });
     pipe.unref();
     if (process.ppid !== parentAtStart || process.ppid === 1) void stop('supervisor gone at start', true);
   }

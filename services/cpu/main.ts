@@ -8,6 +8,8 @@ import { SERVICE_NAMES, type ServiceName } from '../common/service-runtime.js';
 import { version } from '../common/version.js';
 import { serveMachine, type MachineControl, type RunState } from './machine-service.js';
 import { Supervisor } from './supervisor.js';
+import { VirtMachine } from './board/virt.js';
+import { Console, type SerialBackend } from './console.js';
 
 const log = logger('cpu');
 
@@ -21,7 +23,17 @@ separate processes steered over gRPC.
 Machine options (QEMU's spellings):
   -name NAME              the VM's name
   -M virt                 the machine type (only 'virt')
+  -smp N                  number of harts (1..64)
+  -m SIZE                 RAM size: 128M (default), 1G, or MiB as a number
+  -bios none|FILE         firmware ('none': jump straight to -kernel in M-mode)
+  -kernel FILE            kernel image: ELF, or raw loaded at 0x80000000
+  -initrd FILE            initial ram disk
+  -append CMDLINE         kernel command line
+  -nographic              no display; serial console on stdio (Ctrl-A X quits)
+  -display none           no display
+  -serial stdio|null      where the UART goes (default stdio)
   -S                      do not start the CPUs (wait for 'cont')
+  -no-reboot              exit instead of rebooting
 
 Services:
   --services LIST         services to start as child processes, comma-separated
@@ -46,6 +58,16 @@ Run 'tsemu service NAME --help' for a service's own options.
 const OPTIONS = {
   name: { value: true },
   M: { value: true, aliases: ['machine'] },
+  smp: { value: true },
+  m: { value: true },
+  bios: { value: true },
+  kernel: { value: true },
+  initrd: { value: true },
+  append: { value: true },
+  nographic: {},
+  display: { value: true },
+  serial: { value: true },
+  'no-reboot': {},
   S: {},
   services: { value: true },
   'block-service': { value: true },
@@ -112,7 +134,8 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   const wanted = new Set<ServiceName>();
-  const list = last(args, 'services') ?? SERVICE_NAMES.join(',');
+  // Services start when a device needs them (none does yet) or when --services asks.
+  const list = last(args, 'services') ?? 'none';
   if (list !== 'none') {
     for (const s of list.split(',').filter(Boolean)) {
       if (!(SERVICE_NAMES as readonly string[]).includes(s)) fail(`unknown service '${s}' in --services`);
@@ -132,15 +155,49 @@ export async function main(argv: string[]): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
     log.info(`shutting down: ${reason}`);
+    console_?.stop();
+    await virt?.destroy();
     await machineServer?.close(500).catch(() => {});
     await supervisor.stopAll();
     process.exit(status);
   };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGINT', () => {
+    process.stderr.write('tsemu: terminating on signal 2\n');
+    void shutdown('SIGINT');
+  });
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGHUP', () => void shutdown('SIGHUP'));
 
-  const machine = new BoardlessMachine(name, has(args, 'S'));
+  let machine: MachineControl;
+  let virt: VirtMachine | undefined;
+  let console_: Console | undefined;
+  if (has(args, 'kernel') || has(args, 'bios')) {
+    const serial = last(args, 'serial') ?? 'stdio';
+    const backend = serial === 'mon:stdio' ? 'stdio' : serial;
+    if (backend !== 'stdio' && backend !== 'null') fail(`-serial ${serial}: only stdio, mon:stdio and null so far`);
+    const display = last(args, 'display');
+    if (display !== undefined && display !== 'none') fail(`-display ${display}: only 'none' so far`);
+    try {
+      virt = new VirtMachine({
+        name,
+        harts: parseSmp(last(args, 'smp') ?? '1'),
+        ramSize: parseMemSize(last(args, 'm') ?? '128M'),
+        bios: last(args, 'bios') ?? 'default',
+        kernel: last(args, 'kernel'),
+        initrd: last(args, 'initrd'),
+        append: last(args, 'append'),
+        startPaused: has(args, 'S'),
+        noReboot: has(args, 'no-reboot'),
+      });
+    } catch (e) {
+      supervisor.killNow();
+      fail((e as Error).message);
+    }
+    machine = virt;
+    console_ = new Console(virt.state.consoleOut, virt.state.consoleIn, backend as SerialBackend, () => virt!.quit(0));
+  } else {
+    machine = new BoardlessMachine(name, has(args, 'S'));
+  }
   let machineServer: Awaited<ReturnType<typeof serveMachine>> | undefined;
   try {
     machineServer = await serveMachine(machine, supervisor, (r) => void shutdown(r));
@@ -174,4 +231,32 @@ export async function main(argv: string[]): Promise<void> {
     const { writeSync } = await import('node:fs');
     writeSync(Number(process.env.TSEMU_READY_FD), `${JSON.stringify(ready)}\n`);
   }
+  if (virt) {
+    console_!.start();
+    virt.start();
+    const end = await virt.waitForExit();
+    console_!.stop();
+    await shutdown(end.reason, end.code);
+  }
+}
+
+/** -m: "128M", "1G", "512" (MiB), "size=2G" as QEMU reads them. */
+export function parseMemSize(spec: string): number {
+  const v = spec.startsWith('size=') ? spec.slice(5) : spec;
+  const m = /^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i.exec(v);
+  if (!m) throw new UsageError(`invalid RAM size '${spec}'`);
+  const mult: Record<string, number> = { '': 2 ** 20, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+  const bytes = Math.floor(Number(m[1]) * mult[m[2]!.toUpperCase()]!);
+  if (bytes <= 0) throw new UsageError(`invalid RAM size '${spec}': must be more than 0`);
+  if (bytes > 2 ** 32 - 2 ** 12) throw new UsageError(`RAM size '${spec}' is more than tsemu supports (4 GiB less 4 KiB)`);
+  return Math.floor(bytes / 4096) * 4096;
+}
+
+/** -smp: "N" or "cpus=N[,...]". */
+export function parseSmp(spec: string): number {
+  const m = /^(?:cpus=)?(\d+)(?:,.*)?$/.exec(spec);
+  if (!m) throw new UsageError(`invalid -smp '${spec}'`);
+  const n = Number(m[1]);
+  if (n < 1) throw new UsageError(`Invalid SMP CPUs ${n}: must be at least 1`);
+  return n;
 }

@@ -104,9 +104,12 @@ export class Supervisor extends EventEmitter {
     watchdog?.unref?.();
     (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
 
+    // Stops the health polling when the child exits first, instead of polling on until the timeout.
+    const polling = new AbortController();
     try {
-      await Promise.race([exited, waitHealthy(address, this.startTimeoutMs)]);
+      await Promise.race([exited, waitHealthy(address, this.startTimeoutMs, polling.signal)]);
     } catch (e) {
+      polling.abort();
       child.kill('SIGKILL');
       this.services.delete(name);
       throw e;

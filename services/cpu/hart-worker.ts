@@ -1,0 +1,67 @@
+/**
+ * A hart's worker thread: builds its view of the machine (RAM, devices over shared state)
+ * and runs the hart until told to exit. Idle harts sleep on a futex (WFI) until an
+ * interrupt or their next timer deadline, so an idle guest costs next to no host CPU.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { wait } from '../common/futex.js';
+import { buildAddressSpace, type BoardConfig } from './board/virt-map.js';
+import { MachineState, TIMEBASE_HZ } from './board/machine-state.js';
+import { Hart } from './hart/hart.js';
+import { CTL, REQ, STATE } from './hart/state.js';
+
+export interface HartWorkerData {
+  hartId: number;
+  ram: SharedArrayBuffer;
+  machine: SharedArrayBuffer;
+  config: BoardConfig;
+  resetPc: number;
+}
+
+const data = workerData as HartWorkerData;
+const m = new MachineState(data.machine, data.config.harts);
+const bus = buildAddressSpace(data.ram, m, data.config);
+const hart = new Hart({
+  hartId: data.hartId,
+  bus,
+  state: data.machine,
+  stateOffset: m.hartStateOffset(data.hartId),
+  mtime: () => m.mtime(),
+  mtimecmp: m.mtimecmp,
+  misaLetters: 'acdfimsu',
+});
+hart.reset(data.resetPc);
+const ctl = hart.ctl;
+
+function run(): void {
+  Atomics.store(ctl, CTL.STATE, STATE.RUNNING);
+  for (;;) {
+    if (Atomics.load(ctl, CTL.REQUEST) !== 0) {
+      if (Atomics.load(ctl, CTL.REQUEST) & REQ.RESET) {
+        Atomics.and(ctl, CTL.REQUEST, ~REQ.RESET);
+        hart.reset(data.resetPc);
+      }
+      if (hart.handleRequests() === 'exit') return;
+    }
+    hart.step(4096);
+    if (hart.wfi) {
+      const seen = Atomics.load(ctl, CTL.WAKE);
+      if (hart.checkInterrupts()) continue;
+      if (!hart.wfi) continue;
+      const ms = hart.msUntilTimer(TIMEBASE_HZ);
+      if (ms > 0) {
+        Atomics.store(ctl, CTL.STATE, STATE.WFI);
+        wait(ctl, CTL.WAKE, seen, Math.min(ms, 1000));
+        Atomics.store(ctl, CTL.STATE, STATE.RUNNING);
+      }
+    }
+  }
+}
+
+try {
+  run();
+  parentPort?.postMessage({ kind: 'exited', hartId: data.hartId });
+} catch (e) {
+  hart.publish();
+  parentPort?.postMessage({ kind: 'error', hartId: data.hartId, message: (e as Error).stack ?? String(e) });
+}
