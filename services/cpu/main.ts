@@ -6,7 +6,7 @@ import { has, last, parseArgs, UsageError, type Parsed } from '../common/cli-arg
 import { configureLogging, logger } from '../common/log.js';
 import { SERVICE_NAMES, type ServiceName } from '../common/service-runtime.js';
 import { version } from '../common/version.js';
-import { serveMachine, type MachineControl, type RunState } from './machine-service.js';
+import { serveMachine, type MachineControl } from './machine-service.js';
 import { Supervisor } from './supervisor.js';
 import { VirtMachine } from './board/virt.js';
 import { Console, type SerialBackend } from './console.js';
@@ -29,6 +29,7 @@ Machine options (QEMU's spellings):
   -kernel FILE            kernel image: ELF, or raw loaded at 0x80000000
   -initrd FILE            initial ram disk
   -append CMDLINE         kernel command line
+  -dtb FILE               use this device tree blob instead of tsemu's
   -nographic              no display; serial console on stdio (Ctrl-A X quits)
   -display none           no display
   -serial stdio|null      where the UART goes (default stdio)
@@ -64,6 +65,7 @@ const OPTIONS = {
   kernel: { value: true },
   initrd: { value: true },
   append: { value: true },
+  dtb: { value: true },
   nographic: {},
   display: { value: true },
   serial: { value: true },
@@ -80,28 +82,6 @@ const OPTIONS = {
   help: { aliases: ['h'] },
   version: {},
 } as const;
-
-/** Until the board exists (machine issue), the machine is its run state alone. */
-class BoardlessMachine implements MachineControl {
-  private state: RunState;
-  constructor(
-    readonly name: string,
-    startPaused: boolean,
-  ) {
-    this.state = startPaused ? 'prelaunch' : 'running';
-  }
-  readonly harts = 0;
-  runState(): RunState {
-    return this.state;
-  }
-  stop(): void {
-    if (this.state === 'running') this.state = 'paused';
-  }
-  cont(): void {
-    if (this.state === 'paused' || this.state === 'prelaunch') this.state = 'running';
-  }
-  reset(): void {}
-}
 
 function fail(msg: string): never {
   process.stderr.write(`tsemu: ${msg}\n`);
@@ -171,7 +151,7 @@ export async function main(argv: string[]): Promise<void> {
   let machine: MachineControl;
   let virt: VirtMachine | undefined;
   let console_: Console | undefined;
-  if (has(args, 'kernel') || has(args, 'bios')) {
+  {
     const serial = last(args, 'serial') ?? 'stdio';
     const backend = serial === 'mon:stdio' ? 'stdio' : serial;
     if (backend !== 'stdio' && backend !== 'null') fail(`-serial ${serial}: only stdio, mon:stdio and null so far`);
@@ -186,6 +166,7 @@ export async function main(argv: string[]): Promise<void> {
         kernel: last(args, 'kernel'),
         initrd: last(args, 'initrd'),
         append: last(args, 'append'),
+        dtb: last(args, 'dtb'),
         startPaused: has(args, 'S'),
         noReboot: has(args, 'no-reboot'),
       });
@@ -195,8 +176,6 @@ export async function main(argv: string[]): Promise<void> {
     }
     machine = virt;
     console_ = new Console(virt.state.consoleOut, virt.state.consoleIn, backend as SerialBackend, () => virt!.quit(0));
-  } else {
-    machine = new BoardlessMachine(name, has(args, 'S'));
   }
   let machineServer: Awaited<ReturnType<typeof serveMachine>> | undefined;
   try {

@@ -5,7 +5,7 @@
  * power off) through the flags the harts poll.
  */
 import { Worker } from 'node:worker_threads';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SharedMemory } from '../../common/shm.js';
 import { wait, waitAsync, wake } from '../../common/futex.js';
@@ -30,6 +30,8 @@ export interface VirtOptions {
   kernel?: string;
   initrd?: string;
   append?: string;
+  /** A device tree blob to use instead of the one tsemu builds. */
+  dtb?: string;
   startPaused: boolean;
   noReboot: boolean;
 }
@@ -64,12 +66,15 @@ export class VirtMachine implements MachineControl {
     this.block = SharedMemory.create(MachineState.bytesFor(opts.harts));
     this.state = new MachineState(this.block.buffer, opts.harts, true);
     this.views = Array.from({ length: opts.harts }, (_, h) => new HartStateView(this.block.buffer, this.state.hartStateOffset(h)));
-    const entry = this.loadImages();
-    this.config = { harts: opts.harts, ramSize: opts.ramSize, rom: buildResetVector(BigInt(entry), 0n) };
+    this.config = { harts: opts.harts, ramSize: opts.ramSize, rom: this.loadImages() };
   }
 
-  /** Loads -bios/-kernel/-initrd into RAM; returns where the harts jump from the ROM. */
-  private loadImages(): number {
+  /**
+   * Loads firmware, kernel, initrd and device tree into RAM as QEMU's virt does, and
+   * returns the reset vector ROM: it jumps to the firmware (OpenSBI fw_dynamic, told
+   * where the kernel is) or, with -bios none, straight to the kernel in M-mode.
+   */
+  private loadImages(): Uint8Array {
     const ramEnd = DRAM_BASE + this.opts.ramSize;
     const u8 = new Uint8Array(this.ram.buffer);
     const place = (addr: number, data: Uint8Array, memsz: number, what: string) => {
@@ -80,34 +85,84 @@ export class VirtMachine implements MachineControl {
       u8.fill(0, addr - DRAM_BASE + data.length, addr - DRAM_BASE + memsz);
     };
     const read = (path: string, what: string): Uint8Array => {
+      let b: Uint8Array;
       try {
-        return new Uint8Array(readFileSync(path));
+        b = new Uint8Array(readFileSync(path));
       } catch (e) {
-        throw new ImageError(`could not load ${what} '${path}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (e as Error).message}`);
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new ImageError(`could not load ${what} '${path}': ${code === 'ENOENT' ? 'No such file or directory' : code === 'EISDIR' ? 'Is a directory' : (e as Error).message}`);
       }
+      if (b.length === 0) throw new ImageError(`${what} '${path}' is empty`);
+      return b;
     };
-    if (this.opts.bios !== 'none') {
-      throw new ImageError(`-bios ${this.opts.bios}: firmware loading comes with the machine issue; use -bios none`);
+    /** Loads an ELF by its physical addresses or a flat image at `at`; returns [entry, end]. */
+    const loadImage = (path: string, what: string, at: number): [number, number] => {
+      const b = read(path, what);
+      if (isElf(b)) {
+        const elf = parseElf(b, `${what} '${path}'`);
+        let end = 0;
+        for (const s of elf.segments) {
+          place(s.paddr, s.data, s.memsz, `${what} '${path}'`);
+          end = Math.max(end, s.paddr + s.memsz);
+        }
+        return [elf.entry, end];
+      }
+      const img = linuxImageInfo(b);
+      if (img === 'compressed') {
+        throw new ImageError(`${what} '${path}' is compressed (gzip or EFI zboot): give tsemu the uncompressed Image`);
+      }
+      const size = img ? Math.max(img.imageSize, b.length) : b.length;
+      place(at, b, size, `${what} '${path}'`);
+      return [at, at + size];
+    };
+
+    let firmware: string | undefined;
+    if (this.opts.bios === 'default') firmware = findDefaultFirmware();
+    else if (this.opts.bios !== 'none') firmware = this.opts.bios;
+    if (this.opts.bios === 'none' && !this.opts.kernel) throw new ImageError('-bios none needs -kernel');
+
+    let fwEnd = DRAM_BASE;
+    let fwEntry = DRAM_BASE;
+    if (firmware) [fwEntry, fwEnd] = loadImage(firmware, 'firmware', DRAM_BASE);
+
+    let kernelEntry = 0;
+    let kernelEnd = fwEnd;
+    if (this.opts.kernel) {
+      // with firmware, the kernel goes at the next 2 MiB boundary (QEMU: riscv_calc_kernel_start_addr)
+      const at = firmware ? Math.ceil(fwEnd / 0x200000) * 0x200000 : DRAM_BASE;
+      [kernelEntry, kernelEnd] = loadImage(this.opts.kernel, 'kernel', at);
     }
-    if (!this.opts.kernel) throw new ImageError('-bios none needs -kernel');
-    const k = read(this.opts.kernel, 'kernel');
-    if (k.length === 0) throw new ImageError(`kernel '${this.opts.kernel}' is empty`);
-    let entry = DRAM_BASE;
-    if (isElf(k)) {
-      const elf = parseElf(k, `kernel '${this.opts.kernel}'`);
-      for (const s of elf.segments) place(s.paddr, s.data, s.memsz, `kernel '${this.opts.kernel}'`);
-      entry = elf.entry;
-    } else {
-      place(DRAM_BASE, k, k.length, `kernel '${this.opts.kernel}'`);
-    }
+
+    let initrd: { start: number; end: number } | undefined;
     if (this.opts.initrd) {
+      if (!this.opts.kernel) throw new ImageError('-initrd needs -kernel');
       const rd = read(this.opts.initrd, 'initrd');
-      // QEMU puts the initrd high in the first 256 MiB (or half of RAM), page aligned
-      const top = Math.min(ramEnd, DRAM_BASE + 256 * 1024 * 1024);
-      const start = Math.floor((top - rd.length) / 4096) * 4096 - 4096 * 256;
-      place(start, rd, rd.length, `initrd '${this.opts.initrd}'`);
+      // QEMU: half way into RAM below 256 MiB of RAM, else 128 MiB above the kernel
+      const kstart = firmware ? Math.ceil(fwEnd / 0x200000) * 0x200000 : DRAM_BASE;
+      const start = Math.max(kernelEnd, kstart + (this.opts.ramSize < 256 * 2 ** 20 ? this.opts.ramSize / 2 : 128 * 2 ** 20));
+      const aligned = Math.ceil(start / 4096) * 4096;
+      place(aligned, rd, rd.length, `initrd '${this.opts.initrd}'`);
+      initrd = { start: aligned, end: aligned + rd.length };
     }
-    return entry;
+
+    // device tree: ours, or -dtb FILE, at the top of RAM (QEMU: below 3 GiB, 2 MiB aligned)
+    const dtb = this.opts.dtb ? read(this.opts.dtb, 'device tree') : undefined;
+    let fdtAddr = 0;
+    if (dtb) {
+      const top = Math.min(ramEnd, DRAM_BASE + 3 * 2 ** 30);
+      fdtAddr = Math.floor((top - dtb.length) / 0x200000) * 0x200000;
+      if (fdtAddr < kernelEnd) fdtAddr = Math.ceil((top - dtb.length - 4096) / 8) * 8;
+      place(fdtAddr, dtb, dtb.length, 'device tree');
+    }
+    void initrd;
+
+    if (firmware) {
+      return buildResetVector(BigInt(fwEntry), BigInt(fdtAddr), {
+        nextAddr: BigInt(this.opts.kernel ? kernelEntry : 0),
+        nextMode: 1,
+      });
+    }
+    return buildResetVector(BigInt(kernelEntry), BigInt(fdtAddr));
   }
 
   start(): void {
@@ -226,4 +281,30 @@ export class VirtMachine implements MachineControl {
       wake(v.ctl, CTL.WAKE);
     }
   }
+}
+
+/** Where Debian keeps OpenSBI's generic fw_dynamic (package opensbi, or qemu-system-data's copy). */
+export const FIRMWARE_PATHS = [
+  '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin',
+  '/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin',
+];
+
+function findDefaultFirmware(): string {
+  for (const p of FIRMWARE_PATHS) if (existsSync(p)) return p;
+  throw new ImageError(`no default firmware: install Debian's opensbi package (looked in ${FIRMWARE_PATHS.join(', ')}), or use -bios FILE or -bios none`);
+}
+
+/**
+ * The RISC-V Linux Image header (Documentation/arch/riscv/boot-image-header.rst):
+ * magic "RISCV\0\0\0" at 0x30 and "RSC\x05" at 0x38, image_size at 0x10.
+ * Returns undefined for a flat binary that is not an Image, 'compressed' for gzip/zboot.
+ */
+export function linuxImageInfo(b: Uint8Array): { imageSize: number } | 'compressed' | undefined {
+  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'compressed';
+  if (b.length >= 8 && b[0] === 0x4d && b[1] === 0x5a && String.fromCharCode(...b.subarray(4, 8)) === 'zimg') return 'compressed';
+  if (b.length < 64) return undefined;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const magic = String.fromCharCode(...b.subarray(0x30, 0x35));
+  if (magic !== 'RISCV' || dv.getUint32(0x38, true) !== 0x05435352) return undefined;
+  return { imageSize: Number(dv.getBigUint64(0x10, true)) };
 }
