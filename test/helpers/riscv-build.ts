@@ -78,11 +78,16 @@ export class Limiter {
 }
 
 export interface Program {
-  /** e.g. 'rv64i' for test/cpu/isa/rv64i.S */
+  /** e.g. 'rv64i_alu' for test/cpu/isa/rv64i_alu.S */
   name: string;
   source: string;
   /** false when the source says `# oracle: none`: QEMU 7.2 cannot run it. */
   oracle: boolean;
+  /**
+   * For a program without an oracle: it can be built with -DORACLE_EMULATION, which
+   * emulates the missing instructions in its trap handler, to check it on QEMU.
+   */
+  emulated: boolean;
 }
 
 /** The test programs: test/cpu/isa/*.S, sorted by name. */
@@ -92,8 +97,10 @@ export function listPrograms(dir = ISA_DIR): Program[] {
     .sort()
     .map((f) => {
       const source = join(dir, f);
-      const head = readFileSync(source, 'utf8').split('\n').slice(0, 20).join('\n');
-      return { name: basename(f, '.S'), source, oracle: !/^#\s*oracle:\s*none\b/m.test(head) };
+      const text = readFileSync(source, 'utf8');
+      const head = text.split('\n').slice(0, 20).join('\n');
+      const oracle = !/^#\s*oracle:\s*none\b/m.test(head);
+      return { name: basename(f, '.S'), source, oracle, emulated: !oracle && text.includes('EMULATOR_INSTALL') };
     });
 }
 

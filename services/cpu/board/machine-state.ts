@@ -10,6 +10,7 @@
  */
 import { ByteRing } from '../../common/ring.js';
 import { HART_STATE_BYTES } from '../hart/state.js';
+import { UART_STATE_BYTES } from './uart.js';
 
 export const MAX_HARTS = 64;
 /** QEMU virt's timebase: 10 MHz. */
@@ -41,8 +42,11 @@ export class MachineState {
   readonly consoleIn: ByteRing;
   readonly hartsOffset = HARTS_OFFSET;
 
+  /** Device register files that live here, after the rings. */
+  readonly uartOffset: number;
+
   static bytesFor(nharts: number): number {
-    return HARTS_OFFSET + HART_STATE_BYTES * nharts + ByteRing.bytesFor(TX_RING) + ByteRing.bytesFor(RX_RING) + 64;
+    return HARTS_OFFSET + HART_STATE_BYTES * nharts + ByteRing.bytesFor(TX_RING) + ByteRing.bytesFor(RX_RING) + UART_STATE_BYTES + 64;
   }
 
   constructor(
@@ -56,6 +60,7 @@ export class MachineState {
     const ringsAt = HARTS_OFFSET + HART_STATE_BYTES * nharts;
     this.consoleOut = new ByteRing(buffer, ringsAt, TX_RING, init);
     this.consoleIn = new ByteRing(buffer, ringsAt + ByteRing.bytesFor(TX_RING), RX_RING, init);
+    this.uartOffset = ringsAt + ByteRing.bytesFor(TX_RING) + ByteRing.bytesFor(RX_RING);
     if (init) {
       this.ctl[MCTL.NHARTS] = nharts;
       this.clock[0] = performance.timeOrigin + performance.now();

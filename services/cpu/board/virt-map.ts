@@ -26,7 +26,7 @@ export function buildAddressSpace(ram: SharedArrayBuffer, m: MachineState, cfg: 
   space.map({ base: ROM_BASE, size: ROM_SIZE, device: new BootRom(cfg.rom), executable: true });
   space.map({ base: TEST_BASE, size: TEST_SIZE, device: new SifiveTest(m) });
   space.map({ base: CLINT_BASE, size: CLINT_SIZE, device: new Clint(m, (h) => ctls[h]!) });
-  space.map({ base: UART0_BASE, size: UART0_SIZE, device: new Uart16550(m.consoleOut, m.consoleIn) });
+  space.map({ base: UART0_BASE, size: UART0_SIZE, device: new Uart16550(m.buffer, m.uartOffset, m.consoleOut, m.consoleIn) });
   void CTL;
   return space;
 }

@@ -369,7 +369,7 @@ export class Hart {
           if (rTag[t] === vpn) o = rOff[t]! + (a - vpn * 4096);
           else {
             this.pc = pc;
-            o = this.translateSlow(a, ACC_R);
+            o = this.translateSlow(a, ACC_R, accessSize(w & 1023));
           }
           const op = w & 1023;
           if (o < 0) {
@@ -410,7 +410,7 @@ export class Hart {
           if (wTag[t] === vpn) o = wOff[t]! + (a - vpn * 4096);
           else {
             this.pc = pc;
-            o = this.translateSlow(a, ACC_W);
+            o = this.translateSlow(a, ACC_W, accessSize(w & 1023));
           }
           const op = w & 1023;
           if (o < 0) {
@@ -774,21 +774,22 @@ export class Hart {
    * Translates virtual address `va` for an access; returns a RAM offset (>= 0) or, for a
    * device, -1 - physical address. Raises page/access faults. Fills the TLB for RAM pages.
    */
-  translate(va: number, acc: number, tvalPc?: number): number {
+  translate(va: number, acc: number, tvalPc?: number, size = 1): number {
     const vpn = Math.floor(va / 4096);
     const tlb = acc === ACC_R ? this.tlbR : acc === ACC_W ? this.tlbW : this.tlbX;
     const t = vpn & TLB_MASK;
     if (tlb.tag[t] === vpn) return tlb.off[t]! + (va - vpn * 4096);
-    return this.translateSlow(va, acc, tvalPc);
+    return this.translateSlow(va, acc, size, tvalPc);
   }
 
-  private translateSlow(va: number, acc: number, tvalPc?: number): number {
+  /** `size`: bytes of the access, for PMP entries that cover part of a page. */
+  private translateSlow(va: number, acc: number, size = 1, tvalPc?: number): number {
     const priv = acc === ACC_X ? this.priv
       : this.priv === PRIV_M && (this.mstatus & MS.MPRV) !== 0 ? (this.mstatus & MS.MPP) >>> MS.MPP_SHIFT : this.priv;
     const faultVa = tvalPc ?? va;
     let pa: number;
     let cacheable = true;
-    const mode = priv === PRIV_M ? 0 : Number(this.satp >> 60n);
+    const mode = priv === PRIV_M ? 0 : Number(BigInt.asUintN(64, this.satp) >> 60n);
     if (mode === 0) {
       pa = va;
       if (pa < 0 || pa >= 2 ** 56) this.accessFault(acc, faultVa);
@@ -798,11 +799,8 @@ export class Hart {
     // PMP
     const pageBase = pa - (pa % 4096);
     const pmp = this.pmpCheck(pageBase, 4096, acc, priv);
-    if (pmp === 0) {
-      if (this.pmpCheck(pa, 1, acc, priv) !== 1) this.accessFault(acc, faultVa);
-      cacheable = false;
-    } else if (pmp === 2) {
-      if (this.pmpCheck(pa, 1, acc, priv) !== 1) this.accessFault(acc, faultVa);
+    if (pmp !== 1) {
+      if (this.pmpCheck(pa, Math.min(size, 4096 - (pa % 4096)), acc, priv) !== 1) this.accessFault(acc, faultVa);
       cacheable = false;
     }
     const o = pa - this.ramBase;
@@ -1031,7 +1029,7 @@ export class Hart {
   /** RAM offset for an atomic access (aligned, RAM only, write permission). */
   private amoAddr(va: number, size: number, isLr: boolean): number {
     if (va % size !== 0) this.raise(isLr ? EXC.LOAD_MISALIGNED : EXC.STORE_MISALIGNED, BigInt(va));
-    const o = this.translate(va, isLr ? ACC_R : ACC_W);
+    const o = this.translate(va, isLr ? ACC_R : ACC_W, undefined, size);
     if (o < 0) this.raise(isLr ? EXC.LOAD_ACCESS : EXC.STORE_ACCESS, BigInt(va));
     if (!isLr && this.codePages[o >>> 12] !== 0) this.invalidateCode(o);
     return o;
@@ -1059,7 +1057,8 @@ export class Hart {
         this.raise(this.priv === PRIV_U ? EXC.ECALL_U : this.priv === PRIV_S ? EXC.ECALL_S : EXC.ECALL_M, 0n);
       // eslint-disable-next-line no-fallthrough
       case Op.EBREAK:
-        this.raise(EXC.BREAKPOINT, BigInt(this.pc));
+        // tval 0, as QEMU 7.2 reports it (the spec allows 0 or the pc)
+        this.raise(EXC.BREAKPOINT, 0n);
       // eslint-disable-next-line no-fallthrough
       case Op.MRET: {
         if (this.priv !== PRIV_M) this.illegal(this.rawInsn(len, imm, b));
@@ -1230,7 +1229,7 @@ export class Hart {
     const va = this.ea(rs1, imm);
     if (op === Op.FLW || op === Op.FLD) {
       const size = op === Op.FLW ? 4 : 8;
-      const o = this.translate(va, ACC_R);
+      const o = this.translate(va, ACC_R, undefined, size);
       let v: bigint;
       if (o >= 0 && o % size === 0) v = size === 8 ? this.ram64[o / 8]! : BigInt(this.ram32[o >>> 2]! >>> 0);
       else if (o < 0) {
@@ -1246,7 +1245,7 @@ export class Hart {
     } else {
       const size = op === Op.FSW ? 4 : 8;
       const v = size === 4 ? BigInt(this.f32[2 * rs2]! >>> 0) : BigInt.asUintN(64, this.f[rs2]!);
-      const o = this.translate(va, ACC_W);
+      const o = this.translate(va, ACC_W, undefined, size);
       if (o >= 0 && o % size === 0) {
         if (this.codePages[o >>> 12] !== 0) this.invalidateCode(o);
         if (size === 8) this.ram64[o / 8] = BigInt.asIntN(64, v);
@@ -1349,7 +1348,7 @@ export class Hart {
       if (!enabled(ENVCFG.CBZE)) this.illegal(this.rawInsn(len, imm, b));
       const va = this.xNum(rs1);
       const base = va - (((va % 64) + 64) % 64);
-      const o = this.translate(base, ACC_W);
+      const o = this.translate(base, ACC_W, undefined, 64);
       if (o < 0) {
         for (let i = 0; i < 64; i += 4) if (!this.bus.write(-1 - o + i, 4, 0)) this.raise(EXC.STORE_ACCESS, BigInt(va));
         return;
@@ -1661,6 +1660,15 @@ export class Hart {
   private signalState(): void {
     Atomics.add(this.ctl, CTL.STATE_SEQ, 1);
     futexWake(this.ctl, CTL.STATE_SEQ);
+  }
+}
+
+function accessSize(op: number): number {
+  switch (op) {
+    case Op.LD: case Op.SD: return 8;
+    case Op.LW: case Op.LWU: case Op.SW: return 4;
+    case Op.LH: case Op.LHU: case Op.SH: return 2;
+    default: return 1;
   }
 }
 

@@ -375,9 +375,18 @@ test_main:
   MRET_TO PRV_S, 2f
 2:
   csrsi sstatus, MSTATUS_SIE
+3:
   ebreak
 1:
-  CHECK_STRAP 66, CAUSE_BREAKPOINT, 0
+  TESTNUM 66                     /* stval: 0 or the pc, as for mtval */
+  TRAP_DISARM
+  ld t5, rt_strap_cause
+  _CHECK 66, t5, CAUSE_BREAKPOINT
+  ld t5, rt_strap_tval
+  beqz t5, 4f
+  la t6, 3b
+  _CHECKR 66, t5, t6
+4:
   CHECK_STRAP_STATUS 67, MSTATUS_SPIE | MSTATUS_SIE | MSTATUS_SPP, MSTATUS_SPIE | MSTATUS_SPP
   li a0, MSTATUS_SIE | MSTATUS_SPIE
   csrc mstatus, a0
