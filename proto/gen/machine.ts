@@ -40,6 +40,36 @@ export interface Status {
   harts: number;
 }
 
+export interface RegistersRequest {
+  hart: number;
+}
+
+/** Register values are hex strings ("0x..."): exact 64-bit values in any client. */
+export interface Registers {
+  hart: number;
+  pc: string;
+  /** x0..x31 */
+  x: string[];
+  /** f0..f31 bit patterns */
+  f: string[];
+  csrs: { [key: string]: string };
+  /** 0 U, 1 S, 3 M */
+  priv: number;
+  /** "running", "paused", "wfi", "stopped", "exited" */
+  state: string;
+}
+
+export interface Registers_CsrsEntry {
+  key: string;
+  value: string;
+}
+
+export interface StepRequest {
+  hart: number;
+  /** instructions (default 1) */
+  count: number;
+}
+
 export interface StopRequest {
 }
 
@@ -217,6 +247,438 @@ export const Status: MessageFns<Status> = {
     message.state = object.state ?? "";
     message.name = object.name ?? "";
     message.harts = object.harts ?? 0;
+    return message;
+  },
+};
+
+function createBaseRegistersRequest(): RegistersRequest {
+  return { hart: 0 };
+}
+
+export const RegistersRequest: MessageFns<RegistersRequest> = {
+  encode(message: RegistersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hart !== 0) {
+      writer.uint32(8).uint32(message.hart);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegistersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegistersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.hart = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegistersRequest {
+    return { hart: isSet(object.hart) ? globalThis.Number(object.hart) : 0 };
+  },
+
+  toJSON(message: RegistersRequest): unknown {
+    const obj: any = {};
+    if (message.hart !== 0) {
+      obj.hart = Math.round(message.hart);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RegistersRequest>): RegistersRequest {
+    return RegistersRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RegistersRequest>): RegistersRequest {
+    const message = createBaseRegistersRequest();
+    message.hart = object.hart ?? 0;
+    return message;
+  },
+};
+
+function createBaseRegisters(): Registers {
+  return { hart: 0, pc: "", x: [], f: [], csrs: {}, priv: 0, state: "" };
+}
+
+export const Registers: MessageFns<Registers> = {
+  encode(message: Registers, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hart !== 0) {
+      writer.uint32(8).uint32(message.hart);
+    }
+    if (message.pc !== "") {
+      writer.uint32(18).string(message.pc);
+    }
+    for (const v of message.x) {
+      writer.uint32(26).string(v!);
+    }
+    for (const v of message.f) {
+      writer.uint32(34).string(v!);
+    }
+    globalThis.Object.entries(message.csrs).forEach(([key, value]: [string, string]) => {
+      Registers_CsrsEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
+    if (message.priv !== 0) {
+      writer.uint32(48).uint32(message.priv);
+    }
+    if (message.state !== "") {
+      writer.uint32(58).string(message.state);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Registers {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisters();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.hart = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pc = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.x.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.f.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = Registers_CsrsEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.csrs[entry5.key] = entry5.value;
+            }
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.priv = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Registers {
+    return {
+      hart: isSet(object.hart) ? globalThis.Number(object.hart) : 0,
+      pc: isSet(object.pc) ? globalThis.String(object.pc) : "",
+      x: globalThis.Array.isArray(object?.x) ? object.x.map((e: any) => globalThis.String(e)) : [],
+      f: globalThis.Array.isArray(object?.f) ? object.f.map((e: any) => globalThis.String(e)) : [],
+      csrs: isObject(object.csrs)
+        ? (globalThis.Object.entries(object.csrs) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      priv: isSet(object.priv) ? globalThis.Number(object.priv) : 0,
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+    };
+  },
+
+  toJSON(message: Registers): unknown {
+    const obj: any = {};
+    if (message.hart !== 0) {
+      obj.hart = Math.round(message.hart);
+    }
+    if (message.pc !== "") {
+      obj.pc = message.pc;
+    }
+    if (message.x?.length) {
+      obj.x = message.x;
+    }
+    if (message.f?.length) {
+      obj.f = message.f;
+    }
+    if (message.csrs) {
+      const entries = globalThis.Object.entries(message.csrs) as [string, string][];
+      if (entries.length > 0) {
+        obj.csrs = {};
+        entries.forEach(([k, v]) => {
+          obj.csrs[k] = v;
+        });
+      }
+    }
+    if (message.priv !== 0) {
+      obj.priv = Math.round(message.priv);
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Registers>): Registers {
+    return Registers.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Registers>): Registers {
+    const message = createBaseRegisters();
+    message.hart = object.hart ?? 0;
+    message.pc = object.pc ?? "";
+    message.x = object.x?.map((e) => e) || [];
+    message.f = object.f?.map((e) => e) || [];
+    message.csrs = (globalThis.Object.entries(object.csrs ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.priv = object.priv ?? 0;
+    message.state = object.state ?? "";
+    return message;
+  },
+};
+
+function createBaseRegisters_CsrsEntry(): Registers_CsrsEntry {
+  return { key: "", value: "" };
+}
+
+export const Registers_CsrsEntry: MessageFns<Registers_CsrsEntry> = {
+  encode(message: Registers_CsrsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Registers_CsrsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisters_CsrsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Registers_CsrsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Registers_CsrsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Registers_CsrsEntry>): Registers_CsrsEntry {
+    return Registers_CsrsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Registers_CsrsEntry>): Registers_CsrsEntry {
+    const message = createBaseRegisters_CsrsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseStepRequest(): StepRequest {
+  return { hart: 0, count: 0 };
+}
+
+export const StepRequest: MessageFns<StepRequest> = {
+  encode(message: StepRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hart !== 0) {
+      writer.uint32(8).uint32(message.hart);
+    }
+    if (message.count !== 0) {
+      writer.uint32(16).uint32(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StepRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStepRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.hart = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StepRequest {
+    return {
+      hart: isSet(object.hart) ? globalThis.Number(object.hart) : 0,
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: StepRequest): unknown {
+    const obj: any = {};
+    if (message.hart !== 0) {
+      obj.hart = Math.round(message.hart);
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StepRequest>): StepRequest {
+    return StepRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StepRequest>): StepRequest {
+    const message = createBaseStepRequest();
+    message.hart = object.hart ?? 0;
+    message.count = object.count ?? 0;
     return message;
   },
 };
@@ -467,6 +929,26 @@ export const MachineService = {
     responseSerialize: (value: Status): Buffer => Buffer.from(Status.encode(value).finish()),
     responseDeserialize: (value: Buffer): Status => Status.decode(value),
   },
+  /** A hart's registers; exact while the machine is paused (a running hart's are a snapshot). */
+  queryRegisters: {
+    path: "/tsemu.machine.Machine/QueryRegisters" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RegistersRequest): Buffer => Buffer.from(RegistersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RegistersRequest => RegistersRequest.decode(value),
+    responseSerialize: (value: Registers): Buffer => Buffer.from(Registers.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Registers => Registers.decode(value),
+  },
+  /** Runs a paused hart for `count` instructions. */
+  step: {
+    path: "/tsemu.machine.Machine/Step" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StepRequest): Buffer => Buffer.from(StepRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StepRequest => StepRequest.decode(value),
+    responseSerialize: (value: Registers): Buffer => Buffer.from(Registers.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Registers => Registers.decode(value),
+  },
   /** Device services report here which devices they serve. */
   queryDevices: {
     path: "/tsemu.machine.Machine/QueryDevices" as const,
@@ -484,6 +966,10 @@ export interface MachineServer extends UntypedServiceImplementation {
   stop: handleUnaryCall<StopRequest, Status>;
   cont: handleUnaryCall<ContRequest, Status>;
   systemReset: handleUnaryCall<ResetRequest, Status>;
+  /** A hart's registers; exact while the machine is paused (a running hart's are a snapshot). */
+  queryRegisters: handleUnaryCall<RegistersRequest, Registers>;
+  /** Runs a paused hart for `count` instructions. */
+  step: handleUnaryCall<StepRequest, Registers>;
   /** Device services report here which devices they serve. */
   queryDevices: handleUnaryCall<QueryRequest, QueryReply>;
 }
@@ -540,6 +1026,35 @@ export interface MachineClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Status) => void,
   ): ClientUnaryCall;
+  /** A hart's registers; exact while the machine is paused (a running hart's are a snapshot). */
+  queryRegisters(
+    request: RegistersRequest,
+    callback: (error: ServiceError | null, response: Registers) => void,
+  ): ClientUnaryCall;
+  queryRegisters(
+    request: RegistersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Registers) => void,
+  ): ClientUnaryCall;
+  queryRegisters(
+    request: RegistersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Registers) => void,
+  ): ClientUnaryCall;
+  /** Runs a paused hart for `count` instructions. */
+  step(request: StepRequest, callback: (error: ServiceError | null, response: Registers) => void): ClientUnaryCall;
+  step(
+    request: StepRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Registers) => void,
+  ): ClientUnaryCall;
+  step(
+    request: StepRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Registers) => void,
+  ): ClientUnaryCall;
   /** Device services report here which devices they serve. */
   queryDevices(
     request: QueryRequest,
@@ -571,6 +1086,10 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

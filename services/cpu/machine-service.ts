@@ -3,7 +3,9 @@
  * on <runtime-dir>/machine.sock so that the monitor service and tools can steer the VM.
  * Run states use QEMU's names (RunState in qapi/run-state.json).
  */
-import { MachineService, type Status } from '../../proto/gen/machine.js';
+import { MachineService, type Registers, type Status } from '../../proto/gen/machine.js';
+import { grpc as grpcNs } from '../common/grpc.js';
+import { ServiceError } from '../common/devices.js';
 import { unary } from '../common/devices.js';
 import { serve, type ServerHandle } from '../common/grpc.js';
 import { version } from '../common/version.js';
@@ -24,6 +26,10 @@ export interface MachineControl {
   stop(): void;
   cont(): void;
   reset(): void;
+  /** A hart's registers (exact while paused). */
+  registers(hart: number): Registers;
+  /** Runs a paused hart for `count` instructions. */
+  step(hart: number, count: number): Promise<Registers>;
 }
 
 export async function serveMachine(
@@ -51,6 +57,17 @@ export async function serveMachine(
         systemReset: unary(async () => {
           machine.reset();
           return status();
+        }),
+        queryRegisters: unary(async (req: { hart: number }) => {
+          if (req.hart >= machine.harts) throw new ServiceError(grpcNs.status.INVALID_ARGUMENT, `no hart ${req.hart}`);
+          return machine.registers(req.hart);
+        }),
+        step: unary(async (req: { hart: number; count: number }) => {
+          if (req.hart >= machine.harts) throw new ServiceError(grpcNs.status.INVALID_ARGUMENT, `no hart ${req.hart}`);
+          if (machine.runState() !== 'paused' && machine.runState() !== 'prelaunch') {
+            throw new ServiceError(grpcNs.status.FAILED_PRECONDITION, 'the machine is running: stop it first');
+          }
+          return machine.step(req.hart, Math.max(1, req.count || 1));
         }),
         queryDevices: unary(async (): Promise<QueryReply> => {
           const devices: QueryReply['devices'] = [];

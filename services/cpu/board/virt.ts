@@ -14,7 +14,8 @@ import { buildResetVector } from './boot-rom.js';
 import { MachineState, MCTL, MAX_HARTS } from './machine-state.js';
 import { DRAM_BASE, type BoardConfig } from './virt-map.js';
 import { EXIT_RESET } from './sifive-test.js';
-import { CTL, REQ, STATE, HartStateView } from '../hart/state.js';
+import { CTL, REQ, STATE, SNAP, HartStateView } from '../hart/state.js';
+import type { Registers } from '../../../proto/gen/machine.js';
 import { ImageError, isElf, parseElf } from '../boot/elf.js';
 import type { MachineControl, RunState } from '../machine-service.js';
 import type { HartWorkerData } from '../hart-worker.js';
@@ -272,6 +273,35 @@ export class VirtMachine implements MachineControl {
       wake(v.ctl, CTL.REQUEST);
     }
     this.rs = 'running';
+  }
+
+  registers(hart: number): Registers {
+    const v = this.views[hart]!;
+    const hex = (b: bigint) => `0x${BigInt.asUintN(64, b).toString(16)}`;
+    const csrs: Record<string, string> = {};
+    for (const n of SNAP) csrs[n] = hex(v.csr(n));
+    const st = v.state();
+    const names = ['running', 'paused', 'wfi', 'stopped', 'exited'];
+    return {
+      hart,
+      pc: hex(v.pc),
+      x: Array.from(v.x.subarray(0, 32), hex),
+      f: Array.from(v.f, hex),
+      csrs,
+      priv: Number(v.csr('priv')),
+      state: names[st] ?? String(st),
+    };
+  }
+
+  async step(hart: number, count: number): Promise<Registers> {
+    const ctl = this.views[hart]!.ctl;
+    for (let i = 0; i < count; i++) {
+      const seq = Atomics.load(ctl, CTL.STATE_SEQ);
+      Atomics.or(ctl, CTL.REQUEST, REQ.STEP);
+      wake(ctl, CTL.REQUEST);
+      while (Atomics.load(ctl, CTL.STATE_SEQ) === seq && !this.exited) await waitAsync(ctl, CTL.STATE_SEQ, seq, 100);
+    }
+    return this.registers(hart);
   }
 
   reset(): void {

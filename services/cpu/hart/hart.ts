@@ -1637,19 +1637,18 @@ export class Hart {
       this.publish();
       Atomics.store(this.ctl, CTL.STATE, STATE.PAUSED);
       this.signalState();
-      while (Atomics.load(this.ctl, CTL.REQUEST) & REQ.PAUSE) {
+      for (;;) {
         const r = Atomics.load(this.ctl, CTL.REQUEST);
-        if (r & (REQ.TERMINATE | REQ.STEP)) break;
+        if (r & REQ.TERMINATE) return this.handleRequests();
+        if (r & REQ.STEP) {
+          Atomics.and(this.ctl, CTL.REQUEST, ~REQ.STEP);
+          this.step(1);
+          this.publish();
+          this.signalState();
+          continue;
+        }
+        if ((r & REQ.PAUSE) === 0) break;
         futexWait(this.ctl, CTL.REQUEST, r, 1000);
-      }
-      const r2 = Atomics.load(this.ctl, CTL.REQUEST);
-      if (r2 & REQ.TERMINATE) return this.handleRequests();
-      if (r2 & REQ.STEP) {
-        Atomics.and(this.ctl, CTL.REQUEST, ~REQ.STEP);
-        this.step(1);
-        this.publish();
-        this.signalState();
-        return 'run';
       }
       Atomics.store(this.ctl, CTL.STATE, STATE.RUNNING);
       this.signalState();

@@ -316,7 +316,6 @@ test_main:
 
   /* ---- reserved and illegal encodings ---- */
   /* all zeros is illegal; mtval is 0 (the instruction bits, which are 0) */
-  TESTNUM 59
   TRAP_EXPECT 1f
 2:
   .half 0x0000
