@@ -14,7 +14,7 @@ import { buildResetVector } from './boot-rom.js';
 import { MachineState, MCTL, MAX_HARTS } from './machine-state.js';
 import { DRAM_BASE, type BoardConfig } from './virt-map.js';
 import { EXIT_RESET } from './sifive-test.js';
-import { CTL, REQ, STATE, SNAP, HartStateView } from '../hart/state.js';
+import { CTL, REQ, STATE, SNAP, PC_OFFSET, SNAP_OFFSET, HartStateView } from '../hart/state.js';
 import type { Registers } from '../../../proto/gen/machine.js';
 import { ImageError, isElf, parseElf } from '../boot/elf.js';
 import type { MachineControl, RunState } from '../machine-service.js';
@@ -170,6 +170,11 @@ export class VirtMachine implements MachineControl {
     const workerUrl = new URL('../hart-worker.js', import.meta.url);
     for (let h = 0; h < this.harts; h++) {
       const ctl = this.views[h]!.ctl;
+      // what the monitor sees before the worker is up: the reset state
+      new BigInt64Array(this.block.buffer, this.state.hartStateOffset(h) + PC_OFFSET, 1)[0] = BigInt(this.resetPc);
+      new BigInt64Array(this.block.buffer, this.state.hartStateOffset(h) + SNAP_OFFSET, SNAP.length)[SNAP.indexOf('priv')] = 3n;
+      // STOPPED until the worker runs; only the hart itself reports PAUSED
+      Atomics.store(ctl, CTL.STATE, STATE.STOPPED);
       if (this.opts.startPaused) Atomics.store(ctl, CTL.REQUEST, REQ.PAUSE);
       const data: HartWorkerData = { hartId: h, ram: this.ram.buffer, machine: this.block.buffer, config: this.config, resetPc: this.resetPc };
       const w = new Worker(fileURLToPath(workerUrl), { workerData: data, name: `hart${h}` });
@@ -280,7 +285,8 @@ export class VirtMachine implements MachineControl {
     const hex = (b: bigint) => `0x${BigInt.asUintN(64, b).toString(16)}`;
     const csrs: Record<string, string> = {};
     for (const n of SNAP) csrs[n] = hex(v.csr(n));
-    const st = v.state();
+    let st = v.state();
+    if (st === STATE.STOPPED && this.rs === 'prelaunch') st = STATE.PAUSED;
     const names = ['running', 'paused', 'wfi', 'stopped', 'exited'];
     return {
       hart,
@@ -295,6 +301,12 @@ export class VirtMachine implements MachineControl {
 
   async step(hart: number, count: number): Promise<Registers> {
     const ctl = this.views[hart]!.ctl;
+    // the hart must be in its pause loop (a worker may still be starting)
+    while (!this.exited) {
+      const seq = Atomics.load(ctl, CTL.STATE_SEQ);
+      if (Atomics.load(ctl, CTL.STATE) === STATE.PAUSED) break;
+      await waitAsync(ctl, CTL.STATE_SEQ, seq, 50);
+    }
     for (let i = 0; i < count; i++) {
       const seq = Atomics.load(ctl, CTL.STATE_SEQ);
       Atomics.or(ctl, CTL.REQUEST, REQ.STEP);

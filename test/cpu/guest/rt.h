@@ -11,8 +11,13 @@
  *   rt_hartid / rt_dtb = a0 / a1 as the machine passed them.
  * test_main returns, or ends with TEST_DONE (j rt_pass), to print "PASS <name>" and exit 0.
  *
+ * Building: test/helpers/riscv-build.ts (riscv64-linux-gnu-gcc, start.S + the program,
+ * link.ld, -march=rv64gc_zba_zbb_zbs_zicsr_zifencei). Other headers: fp.h (F/D check
+ * macros), vm.h (page tables), emul.h (emulating what QEMU 7.2 lacks).
+ *
  * Conventions:
- *   - The macros below clobber t5 and t6 only; keep live values out of them.
+ *   - The check and trap macros clobber t5 and t6 (the TEST_* forms also a0-a2);
+ *     keep live values out of them.
  *   - Test numbers are 1..254, unique in a program (the assembler enforces it);
  *     a failing check prints "FAIL test n: got X expected Y" and exits with status n.
  *     Status 255 is an unexpected trap.
@@ -30,6 +35,8 @@
  *   rt_strap_cause/epc/tval/status and rt_strap_count, after which the S handler does
  *   an ecall (cause 9) to M-mode, so an armed TRAP_EXPECT resumes in M-mode as well.
  *   To come back to M-mode from S or U on purpose: TRAP_EXPECT label, then ecall.
+ *   The handlers use memory: a trap from S/U with mstatus.MPRV = 1 would have them
+ *   access it as MPP, so tests leave MPRV clear whenever they leave M-mode.
  */
 #ifndef RT_H
 #define RT_H

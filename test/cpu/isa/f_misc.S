@@ -290,7 +290,6 @@ test_main:
   FT_I2S 162, fcvt.s.lu, 0x3f800000, 0, 1
 
   /* mstatus.FS: Off makes every F instruction and fcsr access illegal */
-  TESTNUM 163
   li a0, MSTATUS_FS
   csrc mstatus, a0
   .option push

@@ -187,7 +187,6 @@ test_main:
   /* (mret to a mode below M also clears MPRV since priv 1.12; QEMU 7.2 does not,
      so that is not tested) */
   /* a trap saves MIE in MPIE and clears MIE */
-  TESTNUM 37
   li a1, MSTATUS_MPIE
   csrs mstatus, a1
   TRAP_EXPECT 1f
@@ -199,7 +198,6 @@ test_main:
   TRAP_DISARM
 
   /* ---- sret: SIE = SPIE, SPIE = 1, mode = SPP, SPP = U ---- */
-  TESTNUM 39
   TRAP_EXPECT 1f
   MRET_TO PRV_S, 2f
 2:
