@@ -20,6 +20,8 @@ export class Console {
     private readonly inp: ByteRing,
     private readonly backend: SerialBackend,
     private readonly onQuit: () => void,
+    /** Called after bytes were put into the console-in ring (raises the UART's interrupt). */
+    private readonly onInput: () => void = () => {},
   ) {}
 
   start(): void {
@@ -103,6 +105,9 @@ export class Console {
       }
       keep.push(c);
     }
-    if (keep.length) this.inp.push(Uint8Array.from(keep));
+    if (keep.length) {
+      this.inp.push(Uint8Array.from(keep));
+      this.onInput();
+    }
   }
 }

@@ -175,7 +175,7 @@ export async function main(argv: string[]): Promise<void> {
       fail((e as Error).message);
     }
     machine = virt;
-    console_ = new Console(virt.state.consoleOut, virt.state.consoleIn, backend as SerialBackend, () => virt!.quit(0));
+    console_ = new Console(virt.state.consoleOut, virt.state.consoleIn, backend as SerialBackend, () => virt!.quit(0), () => virt!.devices.uart.rxArrived());
   }
   let machineServer: Awaited<ReturnType<typeof serveMachine>> | undefined;
   try {

@@ -11,6 +11,8 @@
 import { ByteRing } from '../../common/ring.js';
 import { HART_STATE_BYTES } from '../hart/state.js';
 import { UART_STATE_BYTES } from './uart.js';
+import { Plic } from './plic.js';
+import { RTC_STATE_BYTES } from './goldfish-rtc.js';
 
 export const MAX_HARTS = 64;
 /** QEMU virt's timebase: 10 MHz. */
@@ -42,11 +44,14 @@ export class MachineState {
   readonly consoleIn: ByteRing;
   readonly hartsOffset = HARTS_OFFSET;
 
-  /** Device register files that live here, after the rings. */
+  /** Device register files that live here, after the rings (64-byte aligned). */
   readonly uartOffset: number;
+  readonly rtcOffset: number;
+  readonly plicOffset: number;
 
   static bytesFor(nharts: number): number {
-    return HARTS_OFFSET + HART_STATE_BYTES * nharts + ByteRing.bytesFor(TX_RING) + ByteRing.bytesFor(RX_RING) + UART_STATE_BYTES + 64;
+    return HARTS_OFFSET + HART_STATE_BYTES * nharts + ByteRing.bytesFor(TX_RING) + ByteRing.bytesFor(RX_RING) +
+      align64(UART_STATE_BYTES) + align64(RTC_STATE_BYTES) + align64(Plic.bytesFor(nharts)) + 64;
   }
 
   constructor(
@@ -61,6 +66,8 @@ export class MachineState {
     this.consoleOut = new ByteRing(buffer, ringsAt, TX_RING, init);
     this.consoleIn = new ByteRing(buffer, ringsAt + ByteRing.bytesFor(TX_RING), RX_RING, init);
     this.uartOffset = ringsAt + ByteRing.bytesFor(TX_RING) + ByteRing.bytesFor(RX_RING);
+    this.rtcOffset = this.uartOffset + align64(UART_STATE_BYTES);
+    this.plicOffset = this.rtcOffset + align64(RTC_STATE_BYTES);
     if (init) {
       this.ctl[MCTL.NHARTS] = nharts;
       this.clock[0] = performance.timeOrigin + performance.now();
@@ -90,4 +97,8 @@ export class MachineState {
     this.clock[1] = this.clock[1]! + (performance.timeOrigin + performance.now() - this.clock[2]!);
     Atomics.store(this.ctl, MCTL.PAUSED, 0);
   }
+}
+
+function align64(n: number): number {
+  return Math.ceil(n / 64) * 64;
 }

@@ -11,8 +11,10 @@ import { SharedMemory } from '../../common/shm.js';
 import { wait, waitAsync, wake } from '../../common/futex.js';
 import { logger } from '../../common/log.js';
 import { buildResetVector } from './boot-rom.js';
-import { MachineState, MCTL, MAX_HARTS } from './machine-state.js';
-import { DRAM_BASE, type BoardConfig } from './virt-map.js';
+import { MachineState, MCTL, MAX_HARTS, TIMEBASE_HZ } from './machine-state.js';
+import { boardDevices, DRAM_BASE, type BoardConfig, type BoardDevices } from './virt-map.js';
+import { buildVirtDeviceTree } from './virt-dt.js';
+import { randomBytes } from 'node:crypto';
 import { EXIT_RESET } from './sifive-test.js';
 import { CTL, REQ, STATE, SNAP, PC_OFFSET, SNAP_OFFSET, HartStateView } from '../hart/state.js';
 import type { Registers } from '../../../proto/gen/machine.js';
@@ -56,6 +58,8 @@ export class VirtMachine implements MachineControl {
   private exitWaiter: ((e: ExitInfo) => void) | undefined;
   private exited = false;
   readonly views: HartStateView[];
+  /** The board's devices as the main thread sees them (console input, device backends). */
+  readonly devices: BoardDevices;
 
   constructor(private readonly opts: VirtOptions) {
     if (!Number.isInteger(opts.harts) || opts.harts < 1) throw new ImageError(`invalid number of CPUs: ${opts.harts}`);
@@ -66,6 +70,7 @@ export class VirtMachine implements MachineControl {
     this.ram = SharedMemory.create(opts.ramSize);
     this.block = SharedMemory.create(MachineState.bytesFor(opts.harts));
     this.state = new MachineState(this.block.buffer, opts.harts, true);
+    this.devices = boardDevices(this.state, true);
     this.views = Array.from({ length: opts.harts }, (_, h) => new HartStateView(this.block.buffer, this.state.hartStateOffset(h)));
     this.config = { harts: opts.harts, ramSize: opts.ramSize, rom: this.loadImages() };
   }
@@ -147,15 +152,26 @@ export class VirtMachine implements MachineControl {
     }
 
     // device tree: ours, or -dtb FILE, at the top of RAM (QEMU: below 3 GiB, 2 MiB aligned)
-    const dtb = this.opts.dtb ? read(this.opts.dtb, 'device tree') : undefined;
+    const dtb = this.opts.dtb
+      ? read(this.opts.dtb, 'device tree')
+      : buildVirtDeviceTree({
+          harts: this.opts.harts,
+          ramBase: DRAM_BASE,
+          ramSize: this.opts.ramSize,
+          isa: ISA_STRING,
+          mmuType: MMU_TYPE,
+          bootargs: this.opts.append,
+          initrd,
+          timebaseHz: TIMEBASE_HZ,
+          rngSeed: randomBytes(32),
+        });
     let fdtAddr = 0;
-    if (dtb) {
+    {
       const top = Math.min(ramEnd, DRAM_BASE + 3 * 2 ** 30);
       fdtAddr = Math.floor((top - dtb.length) / 0x200000) * 0x200000;
       if (fdtAddr < kernelEnd) fdtAddr = Math.ceil((top - dtb.length - 4096) / 8) * 8;
       place(fdtAddr, dtb, dtb.length, 'device tree');
     }
-    void initrd;
 
     if (firmware) {
       return buildResetVector(BigInt(fwEntry), BigInt(fdtAddr), {
@@ -324,6 +340,17 @@ export class VirtMachine implements MachineControl {
     }
   }
 }
+
+/**
+ * The ISA the harts implement, as the device tree advertises it: exactly what hart.ts
+ * executes (Zihpm counters read 0; Svpbmt's bits are accepted, memory has no types here).
+ */
+export const ISA_STRING = 'rv64imafdc_zicbom_zicboz_zicntr_zicond_zicsr_zifencei_zihpm_zba_zbb_zbs_sstc_svpbmt';
+/**
+ * Sv39, Sv48 and Sv57 are implemented; the tree offers Sv48 because Sv57 kernel addresses
+ * (0xff60...) are beyond the 2^53 the hart keeps addresses exact in (see hart.ts).
+ */
+export const MMU_TYPE = 'riscv,sv48';
 
 /** Where Debian keeps OpenSBI's generic fw_dynamic (package opensbi, or qemu-system-data's copy). */
 export const FIRMWARE_PATHS = [
