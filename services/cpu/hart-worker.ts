@@ -33,9 +33,17 @@ const hart = new Hart({
 hart.reset(data.resetPc);
 const ctl = hart.ctl;
 
+// TSEMU_DEBUG_HART=1: print where each hart is once a second (a developer aid).
+const debug = process.env.TSEMU_DEBUG_HART === '1';
+let nextDebug = 0;
+
 function run(): void {
   Atomics.store(ctl, CTL.STATE, STATE.RUNNING);
   for (;;) {
+    if (debug && performance.now() >= nextDebug) {
+      nextDebug = performance.now() + 1000;
+      process.stderr.write(`[hart${data.hartId}] pc=${hart.pc.toString(16)} priv=${hart.priv} instret=${hart.instret} wfi=${hart.wfi} mcause=${hart.mcause.toString(16)} mepc=${hart.mepc.toString(16)} scause=${hart.scause.toString(16)} sepc=${hart.sepc.toString(16)} stval=${hart.stval.toString(16)}\n`);
+    }
     if (Atomics.load(ctl, CTL.REQUEST) !== 0) {
       if (Atomics.load(ctl, CTL.REQUEST) & REQ.RESET) {
         Atomics.and(ctl, CTL.REQUEST, ~REQ.RESET);

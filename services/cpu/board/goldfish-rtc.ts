@@ -49,7 +49,7 @@ const ALARM_RUNNING = 2;
 const IRQ_PENDING = 3;
 const IRQ_ENABLED = 4;
 const TIME_HIGH_LATCH = 5;
-// shared BigInt64 slots, from byte 16
+// shared BigInt64 slots, from byte 32
 const OFFSET_NS = 0;
 const ALARM_NS = 1;
 
@@ -79,8 +79,8 @@ export class GoldfishRtc implements MmioDevice {
     private readonly clock: () => bigint = hostClockNs,
   ) {
     if (offset % 8 !== 0) throw new RangeError('the RTC state must be 8-byte aligned');
-    this.s = new Int32Array(shared, offset, 4);
-    this.t = new BigInt64Array(shared, offset + 16, 2);
+    this.s = new Int32Array(shared, offset, 8);
+    this.t = new BigInt64Array(shared, offset + 32, 2);
     if (init) {
       new Int32Array(shared, offset, RTC_STATE_BYTES / 4).fill(0);
     }

@@ -51,6 +51,12 @@ export interface HartEnv {
   mtimecmp: BigUint64Array;
   /** The ISA string's single letters and extensions, for misa. */
   misaLetters?: string;
+  /**
+   * The widest translation mode satp accepts: 8 Sv39, 9 Sv48 (default), 10 Sv57. Sv57 is
+   * implemented but off by default: its upper-half addresses (Linux maps RAM at
+   * 0xff60...) are beyond the 2^53 in which the hart keeps addresses exact.
+   */
+  maxSatpMode?: number;
 }
 
 class Tlb {
@@ -1545,7 +1551,8 @@ export class Hart {
       case CSR.satp: {
         if (this.priv === PRIV_S && (this.mstatus & MS.TVM) !== 0) bad();
         const mode = Number(BigInt.asUintN(64, v) >> 60n);
-        if (mode !== 0 && mode !== 8 && mode !== 9 && mode !== 10) return; // WARL: unsupported mode ignored
+        // WARL: a mode we do not offer leaves satp unchanged (Linux probes Sv57 this way)
+        if (mode !== 0 && (mode < 8 || mode > (this.env.maxSatpMode ?? 9))) return;
         this.satp = BigInt.asIntN(64, (BigInt(mode) << 60n) | (v & ((1n << 60n) - 1n) & ~(0xffffn << 44n)));
         this.flushTlb();
         return;
