@@ -166,6 +166,26 @@ export class GoldfishRtc implements MmioDevice {
   }
 
   /**
+   * Machine reset: the alarm disarmed, the interrupt cleared and disabled, the line
+   * down. The time (and the offset the guest set) runs on, as a battery-backed clock's.
+   */
+  reset(): void {
+    this.lock();
+    try {
+      this.s[ALARM_RUNNING] = 0;
+      this.s[IRQ_PENDING] = 0;
+      this.s[IRQ_ENABLED] = 0;
+      this.s[TIME_HIGH_LATCH] = 0;
+      this.t[ALARM_NS] = 0n;
+      this.update();
+      this.wakeWatcher = true;
+    } finally {
+      this.unlock();
+      this.notifyWatcher();
+    }
+  }
+
+  /**
    * Fires the alarm if it is due; returns the ms until it is (undefined when no alarm
    * is armed).
    */

@@ -123,14 +123,22 @@ export class Plic implements MmioDevice {
     }
   }
 
-  /** Back to the power-on state: all zero, every line down. */
+  /**
+   * Back to the power-on state: priorities, enables and thresholds zero, nothing in
+   * service. The input levels are wires, not PLIC state: one still asserted is pending
+   * again, as the gateway sees it anew.
+   */
   reset(): void {
     this.lock();
     try {
-      this.s.fill(0, LOCK + 1);
+      const s = this.s;
+      s.fill(0, LOCK + 1, LEVEL);
+      s.fill(0, CONTEXTS);
+      for (let w = 0; w < WORDS; w++) s[PENDING + w] = s[LEVEL + w]!;
       this.update();
     } finally {
       this.unlock();
+      this.wakeHarts();
     }
   }
 

@@ -346,5 +346,11 @@ rt_prog_name:
   call rt_puts
 .endm
 
+/* Print a register as 0x and 16 hex digits on the UART (M-mode; clobbers a0, t5, t6, ra). */
+.macro PUTHEX reg
+  mv a0, \reg
+  call rt_puthex
+.endm
+
 #endif /* __ASSEMBLER__ */
 #endif /* RT_H */

@@ -14,10 +14,13 @@
 # hart in turn: that hart's M-mode handler clears its msip and acknowledges, while it waits
 # in a wfi loop. Hart 0 prints what it found and exits through the test device.
 #
-# The machine must start all harts at the ELF entry (smp_entry; link with -e smp_entry)
-# with a0 = mhartid, as QEMU's virt does with -bios none. Hart 0 goes through the
-# runtime's _start (start.S) and comes back in test_main; the others wait for it to
-# finish initialising memory (.bss) before they touch anything but .data.
+# The machine starts all harts with a0 = mhartid at the kernel's entry: QEMU 7.2's virt
+# with -bios none enters at the ELF's lowest load address, tsemu at the ELF entry. So
+# smp_entry is in .text.init and this file is linked before start.S (smp_entry is at
+# 0x80000000, ahead of start.S's _start), and the ELF's entry is smp_entry (-e smp_entry).
+# Hart 0 goes through the runtime's _start (start.S) and comes back in test_main; the
+# others wait for it to finish initialising memory (.bss) before they touch anything but
+# .data.
 #
 # Build-time parameters (-D): NHARTS (required), K_AMO, K_LRSC, K_LOCK, WAIT_TICKS
 # (how long hart 0 waits for the others, in 10 MHz mtime ticks).
@@ -47,11 +50,13 @@
 #define GUARD 0x5a5aa5a5
 
 /* ------------------------------------------------------------------ entry, all harts */
-  .text
+  .section .text.init, "ax", @progbits
   .globl smp_entry
 smp_entry:
   csrr a0, mhartid
-  beqz a0, _start                       /* hart 0: the runtime's start, then test_main */
+  bnez a0, 1f
+  j _start                              /* hart 0: the runtime's start, then test_main */
+1:
   li t0, NHARTS
   bgeu a0, t0, smp_park                 /* harts beyond NHARTS take no part */
   mv s0, a0
@@ -82,6 +87,9 @@ smp_entry:
   wfi
   lw t0, 0(s1)
   beqz t0, 2b
+  j smp_park
+
+  .text
 smp_park:
   csrci mstatus, MSTATUS_MIE
   csrw mie, zero
@@ -124,9 +132,22 @@ smp_mtrap:
   j 8b
 
 /* ------------------------------------------------------------------ the work, all harts */
+/* All harts start each part together (a barrier before each), so that they contend. */
+.macro BARRIER n
+  la t0, smp_barrier + 64 * \n
+  li t1, 1
+  amoadd.w.aqrl zero, t1, (t0)
+  li t1, NHARTS
+.Lbar\@:
+  lw t2, 0(t0)
+  fence r, rw
+  bne t1, t2, .Lbar\@
+.endm
+
 /* Leaf; uses a1-a5, t0-t4. */
 smp_work:
   /* amoadd.d */
+  BARRIER 0
   la a1, cnt_amo
   li a2, K_AMO
   li a3, 1
@@ -136,6 +157,7 @@ smp_work:
   bnez a2, 1b
 
   /* lr.d/sc.d; a4 counts failed SCs */
+  BARRIER 1
   la a1, cnt_lrsc_d
   li a2, K_LRSC
   li a4, 0
@@ -153,6 +175,7 @@ smp_work:
   amoadd.d zero, a4, (t0)
 
   /* lr.w/sc.w (aq/rl, as Linux's atomic_add_return does); a4 counts failed SCs */
+  BARRIER 2
   la a1, cnt_lrsc_w
   li a2, K_LRSC
   li a4, 0
@@ -170,6 +193,7 @@ smp_work:
   amoadd.d zero, a4, (t0)
 
   /* the ticket lock around a plain read-modify-write */
+  BARRIER 3
   la a1, tlock
   la a5, cnt_locked
   li a2, K_LOCK
@@ -443,6 +467,8 @@ smp_failed:   .dword 0
 smp_bad_cause: .dword 0
   .balign 64
 smp_ack:      .space 4 * 64
+  .balign 64
+smp_barrier:  .space 64 * 4
 
   .bss
   .balign 64
