@@ -58,6 +58,8 @@ export class VirtMachine implements MachineControl {
   private exitWaiter: ((e: ExitInfo) => void) | undefined;
   private exited = false;
   readonly views: HartStateView[];
+  /** What loadImages put in RAM: put back on reset, as QEMU's ROM reset does. */
+  private readonly images: { addr: number; data: Uint8Array; memsz: number }[] = [];
   /** The board's devices as the main thread sees them (console input, device backends). */
   readonly devices: BoardDevices;
 
@@ -89,6 +91,7 @@ export class VirtMachine implements MachineControl {
       }
       u8.set(data, addr - DRAM_BASE);
       u8.fill(0, addr - DRAM_BASE + data.length, addr - DRAM_BASE + memsz);
+      this.images.push({ addr, data, memsz });
     };
     const read = (path: string, what: string): Uint8Array => {
       let b: Uint8Array;
@@ -332,13 +335,31 @@ export class VirtMachine implements MachineControl {
     return this.registers(hart);
   }
 
+  /**
+   * System reset: harts stop, the loaded images go back into RAM, devices return to
+   * their reset state, and every hart starts again at the reset vector.
+   */
   reset(): void {
+    const wasRunning = this.rs === 'running';
+    this.stop();
+    const u8 = new Uint8Array(this.ram.buffer);
+    for (const im of this.images) {
+      u8.set(im.data, im.addr - DRAM_BASE);
+      u8.fill(0, im.addr - DRAM_BASE + im.data.length, im.addr - DRAM_BASE + im.memsz);
+    }
+    this.devices.plic.reset();
+    this.devices.rtc.reset();
+    this.state.mtimecmp.fill(0xffffffffffffffffn);
     for (const v of this.views) {
+      Atomics.store(v.ctl, CTL.IRQ, 0);
       Atomics.or(v.ctl, CTL.REQUEST, REQ.RESET);
-      Atomics.add(v.ctl, CTL.WAKE, 1);
-      wake(v.ctl, CTL.WAKE);
+    }
+    if (wasRunning || this.rs === 'paused') {
+      this.rs = 'paused';
+      this.cont();
     }
   }
+
 }
 
 /**

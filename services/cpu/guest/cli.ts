@@ -11,7 +11,8 @@ import { cacheRoot, GuestError, guestPaths } from './paths.js';
 
 const log = logger('cpu.guest');
 
-export const USAGE = `usage: tsemu guest fetch [--mirror URL] [--keyring FILE] [--refresh] [--cache DIR] [-q]
+export const USAGE = `usage: tsemu guest boot [tsemu options...]
+       tsemu guest fetch [--mirror URL] [--keyring FILE] [--refresh] [--cache DIR] [-q]
        tsemu guest initramfs [--modules LIST] [--init FILE] [--output FILE] [--cache DIR] [-q]
        tsemu guest paths [--cache DIR]
 
@@ -23,6 +24,9 @@ fetch       download Debian trixie's riscv64 linux-image-riscv64 (and the versio
 initramfs   build a gzip-compressed newc cpio with busybox, an /init script and the
             chosen kernel modules (with their dependencies, decompressed).
 paths       print the manifest of fetched files (JSON).
+boot        fetch what is missing, build the initramfs, and boot the default VM
+            (-M virt -smp 2 -m 512M -nographic with Debian's kernel and OpenSBI);
+            further tsemu options are passed on (e.g. -smp 4). Ctrl-A X quits.
 
 Options:
   --mirror URL      Debian mirror (default: the host's, from /etc/apt/sources.list*)
@@ -67,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (cmd === 'boot') return boot(argv.slice(1));
   const fail = (msg: string) => {
     process.stderr.write(`tsemu guest${OPTIONS[cmd] ? ` ${cmd}` : ''}: ${msg}\n`);
     return 1;
@@ -121,4 +126,19 @@ export async function main(argv: string[]): Promise<number> {
     log.debug('unexpected failure', e);
     return fail((e as Error).message ?? String(e));
   }
+}
+
+/** `tsemu guest boot`: the default VM (what `npm start` runs). */
+async function boot(extra: string[]): Promise<number> {
+  const { ensureDefaultVm } = await import('./default-vm.js');
+  let vm;
+  try {
+    vm = await ensureDefaultVm({ progress: (m) => process.stderr.write(`tsemu guest: ${m}\n`) });
+  } catch (e) {
+    process.stderr.write(`tsemu guest boot: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const { main: tsemu } = await import('../main.js');
+  await tsemu(['-M', 'virt', '-smp', '2', '-m', '512M', '-nographic', '-bios', vm.firmware, '-kernel', vm.kernel, '-initrd', vm.initrd, '-append', vm.append, ...extra]);
+  return 0;
 }

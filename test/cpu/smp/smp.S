@@ -8,7 +8,8 @@
 #   - a 64-bit counter under a ticket spinlock, with a plain
 #     ld/addi/sd: the lock is Linux's asm-generic ticket lock
 #     (one word: next ticket in the upper half, owner in the low half; amoadd.w takes a
-#     ticket, a load-acquire spins on the owner, a 16-bit store-release hands over) (K_LOCK)
+#     ticket, a pause/load loop then an acquire fence waits for the owner, a 16-bit
+#     store-release hands over)                                    (K_LOCK times)
 # then adds 1 to a done counter. Hart 0 waits for all of them, checks that every sum is
 # exactly NHARTS*K, and then sends a machine software interrupt (CLINT msip) to each other
 # hart in turn: that hart's M-mode handler clears its msip and acknowledges, while it waits
@@ -199,17 +200,18 @@ smp_work:
   li a2, K_LOCK
   li a3, 1 << 16
 6:
-  amoadd.w t1, a3, (a1)                 /* t1 = the lock word before: our ticket above */
+  amoadd.w.aqrl t1, a3, (a1)            /* t1 = the lock word before: our ticket above */
   srliw t2, t1, 16                      /* t2 = our ticket */
   slli t3, t1, 48
   srli t3, t3, 48                       /* t3 = owner */
   beq t2, t3, 8f
 7:
-  lw t3, 0(a1)                          /* spin: load-acquire of the owner */
-  fence r, rw
+  .insn i MISC_MEM, 0, x0, x0, 0x010    /* pause (Zihintpause), as Linux's cpu_relax() */
+  lw t3, 0(a1)                          /* spin on the owner (smp_cond_load_acquire) */
   slli t3, t3, 48
   srli t3, t3, 48
   bne t2, t3, 7b
+  fence r, rw                           /* acquire */
 8:
   ld t4, 0(a5)                          /* critical section: not atomic on its own */
   addi t4, t4, 1
