@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { wait } from '../common/futex.js';
 import { buildAddressSpace, type BoardConfig } from './board/virt-map.js';
 import { MachineState, TIMEBASE_HZ } from './board/machine-state.js';
-import { Hart } from './hart/hart.js';
+import { codeTrackViews, Hart } from './hart/hart.js';
 import { CTL, REQ, STATE } from './hart/state.js';
 
 export interface HartWorkerData {
@@ -16,6 +16,8 @@ export interface HartWorkerData {
   machine: SharedArrayBuffer;
   config: BoardConfig;
   resetPc: number;
+  /** RAM-page code tracking shared by harts and DMA (hart.ts codeTrackViews). */
+  codeTrack: SharedArrayBuffer;
 }
 
 const data = workerData as HartWorkerData;
@@ -29,6 +31,7 @@ const hart = new Hart({
   mtime: () => m.mtime(),
   mtimecmp: m.mtimecmp,
   misaLetters: 'acdfimsu',
+  codeTrack: codeTrackViews(data.codeTrack, 0, data.config.ramSize),
 });
 hart.reset(data.resetPc);
 const ctl = hart.ctl;

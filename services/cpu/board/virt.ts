@@ -21,6 +21,7 @@ import type { Registers } from '../../../proto/gen/machine.js';
 import { ImageError, isElf, parseElf } from '../boot/elf.js';
 import type { MachineControl, RunState } from '../machine-service.js';
 import type { HartWorkerData } from '../hart-worker.js';
+import { codeTrackBytes } from '../hart/hart.js';
 
 const log = logger('cpu');
 
@@ -50,6 +51,8 @@ export class VirtMachine implements MachineControl {
   readonly harts: number;
   private readonly ram: SharedMemory;
   private readonly block: SharedMemory;
+  /** Which RAM pages hold decoded code, and their write generations (hart.ts). */
+  readonly codeTrack: SharedMemory;
   readonly state: MachineState;
   private workers: Worker[] = [];
   private rs: RunState = 'prelaunch';
@@ -71,6 +74,7 @@ export class VirtMachine implements MachineControl {
     this.harts = opts.harts;
     this.ram = SharedMemory.create(opts.ramSize);
     this.block = SharedMemory.create(MachineState.bytesFor(opts.harts));
+    this.codeTrack = SharedMemory.create(codeTrackBytes(opts.ramSize));
     this.state = new MachineState(this.block.buffer, opts.harts, true);
     this.devices = boardDevices(this.state, true);
     this.views = Array.from({ length: opts.harts }, (_, h) => new HartStateView(this.block.buffer, this.state.hartStateOffset(h)));
@@ -195,7 +199,7 @@ export class VirtMachine implements MachineControl {
       // STOPPED until the worker runs; only the hart itself reports PAUSED
       Atomics.store(ctl, CTL.STATE, STATE.STOPPED);
       if (this.opts.startPaused) Atomics.store(ctl, CTL.REQUEST, REQ.PAUSE);
-      const data: HartWorkerData = { hartId: h, ram: this.ram.buffer, machine: this.block.buffer, config: this.config, resetPc: this.resetPc };
+      const data: HartWorkerData = { hartId: h, ram: this.ram.buffer, machine: this.block.buffer, config: this.config, resetPc: this.resetPc, codeTrack: this.codeTrack.buffer };
       const w = new Worker(fileURLToPath(workerUrl), { workerData: data, name: `hart${h}` });
       w.on('message', (msg: { kind: string; hartId: number; message?: string }) => {
         if (msg.kind === 'error') {
@@ -263,6 +267,7 @@ export class VirtMachine implements MachineControl {
     this.workers = [];
     this.ram.close();
     this.block.close();
+    this.codeTrack.close();
   }
 
   runState(): RunState {

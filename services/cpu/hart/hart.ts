@@ -31,7 +31,7 @@ export const TRAP = { trap: true };
 /** Thrown after an instruction completed when the loop must reload its cached state. */
 const RESTART = { restart: true };
 
-const TLB_SIZE = 256;
+const TLB_SIZE = 1024;
 const TLB_MASK = TLB_SIZE - 1;
 const ACC_R = 0;
 const ACC_W = 1;
@@ -57,6 +57,13 @@ export interface HartEnv {
    * 0xff60...) are beyond the 2^53 in which the hart keeps addresses exact.
    */
   maxSatpMode?: number;
+  /**
+   * Shared across harts and device backends, one entry per RAM page: `flags[p]` is set
+   * while some hart holds page p decoded; whoever writes such a page clears it and bumps
+   * `gens[p]`. A hart drops decoded pages whose generation moved at FENCE.I (and at once
+   * for its own stores), so code written by another hart or by DMA is seen after a fence.
+   */
+  codeTrack?: { flags: Uint8Array; gens: Int32Array };
 }
 
 class Tlb {
@@ -71,7 +78,23 @@ class DecodedPage {
   readonly a = new Int32Array(2048);
   readonly imm = new Int32Array(2048);
   readonly b = new Int32Array(2048);
+  /** RAM page index (or negative for ROM) and its generation when decoded. */
+  key = 0;
+  gen = 0;
 }
+
+/** Allocates a RAM-page-indexed code tracker (flags and generations) for `ramSize` bytes. */
+export function codeTrackBytes(ramSize: number): number {
+  const pages = Math.ceil(ramSize / 4096);
+  return pages * 4 + pages;
+}
+
+export function codeTrackViews(buffer: SharedArrayBuffer, offset: number, ramSize: number): { flags: Uint8Array; gens: Int32Array } {
+  const pages = Math.ceil(ramSize / 4096);
+  return { gens: new Int32Array(buffer, offset, pages), flags: new Uint8Array(buffer, offset + pages * 4, pages) };
+}
+
+const FETCH_CACHE = 256;
 
 const VALID = 1 << 29;
 
@@ -147,7 +170,13 @@ export class Hart {
   private tlbX!: Tlb;
   /** Pages (RAM page index) with decoded code: a store there invalidates them. */
   private readonly codePages: Uint8Array;
+  private readonly codeGens: Int32Array;
   private readonly decoded = new Map<number, DecodedPage>();
+  private readonly pagePool: DecodedPage[] = [];
+  /** virtual page -> decoded page, for the current TLB contents (cleared with them) */
+  private readonly fcTag = new Float64Array(FETCH_CACHE).fill(NaN);
+  private readonly fcPage: (DecodedPage | null)[] = new Array<DecodedPage | null>(FETCH_CACHE).fill(null);
+  private readonly fcPhys = new Float64Array(FETCH_CACHE);
   private fetchVBase = NaN;
   private fetchPage: DecodedPage | null = null;
   private fetchPhys = 0;
@@ -174,7 +203,9 @@ export class Hart {
     this.f32 = new Int32Array(env.state, o + F_OFFSET, 64);
     this.pcShared = new BigInt64Array(env.state, o + PC_OFFSET, 1);
     this.snap = new BigInt64Array(env.state, o + SNAP_OFFSET, SNAP.length);
-    this.codePages = new Uint8Array(Math.ceil(ram.size / 4096));
+    const track = env.codeTrack ?? codeTrackViews(new SharedArrayBuffer(codeTrackBytes(ram.size)), 0, ram.size);
+    this.codePages = track.flags;
+    this.codeGens = track.gens;
     this.tlbs = [0, 1, 2, 3].map(() => [new Tlb(), new Tlb(), new Tlb()]);
     let misa = 2n << 62n;
     for (const c of env.misaLetters ?? 'acdfimsu') misa |= 1n << BigInt(c.charCodeAt(0) - 97);
@@ -205,7 +236,8 @@ export class Hart {
     this.recomputePmp();
     this.resOff = -1;
     this.wfi = false;
-    this.flushDecoded();
+    this.dropAllDecoded();
+    this.flushTlb();
     this.modeChanged();
   }
 
@@ -606,19 +638,53 @@ export class Hart {
   private fetchRefill(pc: number): DecodedPage {
     if (pc % 2 !== 0) this.raise(EXC.INSN_MISALIGNED, BigInt(pc));
     const vbase = pc - (((pc % 4096) + 4096) % 4096);
-    const o = this.translate(vbase, ACC_X, pc);
-    const key = o >= 0 ? o / 4096 : -1 - (-1 - o) / 4096 - 1;
-    let page = this.decoded.get(key);
-    if (!page) {
-      if (this.decoded.size >= 4096) this.flushDecoded();
-      page = new DecodedPage();
-      this.decoded.set(key, page);
-      if (o >= 0) this.codePages[o / 4096] = 1;
+    const vpn = vbase / 4096;
+    const ci = vpn & (FETCH_CACHE - 1);
+    let page = this.fcTag[ci] === vpn ? this.fcPage[ci] : null;
+    let o: number;
+    if (page) {
+      o = this.fcPhys[ci]!;
+    } else {
+      o = this.translate(vbase, ACC_X, pc);
+      const key = o >= 0 ? o / 4096 : -2 - (-1 - o) / 4096;
+      page = this.decoded.get(key) ?? null;
+      if (!page) {
+        if (this.decoded.size >= 8192) this.dropAllDecoded();
+        page = this.pagePool.pop() ?? new DecodedPage();
+        page.key = key;
+        if (o >= 0) {
+          page.gen = Atomics.load(this.codeGens, key);
+          this.codePages[key] = 1;
+        }
+        this.decoded.set(key, page);
+      }
+      this.fcTag[ci] = vpn;
+      this.fcPage[ci] = page;
+      this.fcPhys[ci] = o;
     }
     this.fetchVBase = vbase;
     this.fetchPage = page;
     this.fetchPhys = o;
     return page;
+  }
+
+  private recycle(page: DecodedPage): void {
+    this.decoded.delete(page.key);
+    page.a.fill(0);
+    this.pagePool.push(page);
+    this.fcTag.fill(NaN);
+    this.fetchVBase = NaN;
+  }
+
+  private dropAllDecoded(): void {
+    for (const page of this.decoded.values()) {
+      page.a.fill(0);
+      this.pagePool.push(page);
+    }
+    this.decoded.clear();
+    this.fcTag.fill(NaN);
+    this.fetchVBase = NaN;
+    this.fetchPage = null;
   }
 
   /** Reads the halfword at fetch-page offset `off` (RAM offset or MMIO code). */
@@ -663,18 +729,25 @@ export class Hart {
     return a;
   }
 
+  /**
+   * FENCE.I: forget decoded pages written since they were decoded (by any hart or by
+   * DMA: their generation moved). Own stores already dropped theirs.
+   */
   flushDecoded(): void {
-    this.decoded.clear();
-    this.codePages.fill(0);
+    for (const page of [...this.decoded.values()]) {
+      if (page.key >= 0 && Atomics.load(this.codeGens, page.key) !== page.gen) this.recycle(page);
+    }
     this.fetchVBase = NaN;
     this.fetchPage = null;
   }
 
-  /** A store hit a page holding decoded code: drop that page's decoded form. */
+  /** A store hit a page some hart holds decoded: bump its generation, drop ours. */
   private invalidateCode(o: number): void {
     const p = Math.floor(o / 4096);
     this.codePages[p] = 0;
-    this.decoded.delete(p);
+    Atomics.add(this.codeGens, p, 1);
+    const page = this.decoded.get(p);
+    if (page) this.recycle(page);
   }
 
   // ---------------------------------------------------------------- traps and interrupts
@@ -764,12 +837,25 @@ export class Hart {
     this.tlbR = this.tlbs[dataPriv]![ACC_R]!;
     this.tlbW = this.tlbs[dataPriv]![ACC_W]!;
     this.tlbX = this.tlbs[this.priv]![ACC_X]!;
+    this.fcTag.fill(NaN);
     this.fetchVBase = NaN;
     this.endChunk = true;
   }
 
   flushTlb(): void {
     for (const set of this.tlbs) for (const t of set) t.flush();
+    this.fcTag.fill(NaN);
+    this.fetchVBase = NaN;
+    this.endChunk = true;
+  }
+
+  /** SFENCE.VMA with an address: that page's translations only. */
+  private flushTlbPage(va: number): void {
+    const vpn = Math.floor(va / 4096);
+    const t = vpn & TLB_MASK;
+    for (const set of this.tlbs) for (const tlb of set) if (tlb.tag[t] === vpn) tlb.tag[t] = NaN;
+    const ci = vpn & (FETCH_CACHE - 1);
+    if (this.fcTag[ci] === vpn) this.fcTag[ci] = NaN;
     this.fetchVBase = NaN;
     this.endChunk = true;
   }
@@ -1108,7 +1194,8 @@ export class Hart {
         if (this.priv === PRIV_U || (this.priv === PRIV_S && (this.mstatus & MS.TVM) !== 0)) {
           this.illegal(this.rawInsn(len, imm, b));
         }
-        this.flushTlb();
+        if (rs1 === 0) this.flushTlb();
+        else this.flushTlbPage(this.xNum(rs1));
         this.pc += len;
         return true;
       case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:

@@ -143,9 +143,15 @@ smp_mtrap:
   lw t2, 0(t0)
   fence r, rw
   bne t1, t2, .Lbar\@
+  bnez s0, .Lbar_not0\@                 /* hart 0 notes when each part starts */
+  li t0, CLINT_MTIME
+  ld t1, 0(t0)
+  la t0, smp_part_start + 8 * \n
+  sd t1, 0(t0)
+.Lbar_not0\@:
 .endm
 
-/* Leaf; uses a1-a5, t0-t4. */
+/* Leaf; s0 = hartid; uses a1-a5, t0-t4. */
 smp_work:
   /* amoadd.d */
   BARRIER 0
@@ -238,6 +244,7 @@ test_main:
   fence rw, w
   sw t1, 0(t0)
 
+  li s0, 0
   call smp_work
   la t0, smp_done
   li t1, 1
@@ -255,6 +262,7 @@ test_main:
   beq t1, t2, 2f
   ld t3, 0(t0)
   bltu t3, s1, 1b
+  call smp_times
   la a0, str_done
   lw a1, smp_done
   li a2, NHARTS
@@ -270,6 +278,9 @@ test_main:
 11:
   j smp_finish
 2:
+  li t0, CLINT_MTIME
+  ld t1, 0(t0)
+  sd t1, smp_part_start + 32, t0
   la a0, str_amo
   ld a1, cnt_amo
   li a2, NHARTS * K_AMO
@@ -366,6 +377,7 @@ test_main:
   call rt_putdec
   li a0, '\n'
   call rt_putc
+  call smp_times
 
 smp_finish:
   ld a0, smp_failed
@@ -377,6 +389,40 @@ smp_finish:
   ld ra, 0(sp)
   addi sp, sp, 16
   ret
+
+/* Prints how long each part took (from its start on hart 0 to the next part's start
+   there, the last one to when all harts were done), in mtime ticks. */
+smp_times:
+  addi sp, sp, -16
+  sd ra, 0(sp)
+  sd s0, 8(sp)
+  PUTS "info: ticks amoadd.d "
+  li s0, 0
+  call 1f
+  PUTS ", lr.d/sc.d "
+  call 1f
+  PUTS ", lr.w/sc.w "
+  call 1f
+  PUTS ", ticket lock "
+  call 1f
+  li a0, '\n'
+  call rt_putc
+  ld ra, 0(sp)
+  ld s0, 8(sp)
+  addi sp, sp, 16
+  ret
+1:                                      /* prints part s0 (0 if it did not end), s0 += 1 */
+  la t0, smp_part_start
+  slli t1, s0, 3
+  add t0, t0, t1
+  ld t1, 0(t0)
+  ld t2, 8(t0)
+  li a0, 0
+  beqz t2, 2f
+  sub a0, t2, t1
+2:
+  addi s0, s0, 1
+  j rt_putdec
 
 /* a0 = what (string), a1 = got, a2 = expected, a3 = check number.
    Prints "what: got ok" or "FAIL what: got X expected Y"; a failure is remembered
@@ -467,6 +513,7 @@ retries_d:    .dword 0
 retries_w:    .dword 0
 smp_failed:   .dword 0
 smp_bad_cause: .dword 0
+smp_part_start: .dword 0, 0, 0, 0, 0    /* hart 0's mtime at each part's start, and at the end */
   .balign 64
 smp_ack:      .space 4 * 64
   .balign 64
