@@ -345,15 +345,27 @@ export class Hart {
       const len = (w & (1 << 28)) !== 0 ? 4 : 2;
 
       switch (w & 1023) {
-        case Op.ADDI:
-          x[rd] = BigInt.asIntN(64, x[rs1]! + BigInt(imm));
+        // 64-bit add/sub on the 32-bit halves: plain number math, nothing allocated
+        case Op.ADDI: {
+          const lo = x32[2 * rs1]!;
+          const sum = (lo >>> 0) + (imm >>> 0);
+          x32[2 * rd + 1] = (x32[2 * rs1 + 1]! + (imm >> 31) + (sum > 4294967295 ? 1 : 0)) | 0;
+          x32[2 * rd] = sum | 0;
           break;
-        case Op.ADD:
-          x[rd] = BigInt.asIntN(64, x[rs1]! + x[rs2]!);
+        }
+        case Op.ADD: {
+          const sum = (x32[2 * rs1]! >>> 0) + (x32[2 * rs2]! >>> 0);
+          x32[2 * rd + 1] = (x32[2 * rs1 + 1]! + x32[2 * rs2 + 1]! + (sum > 4294967295 ? 1 : 0)) | 0;
+          x32[2 * rd] = sum | 0;
           break;
-        case Op.SUB:
-          x[rd] = BigInt.asIntN(64, x[rs1]! - x[rs2]!);
+        }
+        case Op.SUB: {
+          const a = x32[2 * rs1]! >>> 0;
+          const b = x32[2 * rs2]! >>> 0;
+          x32[2 * rd + 1] = (x32[2 * rs1 + 1]! - x32[2 * rs2 + 1]! - (a < b ? 1 : 0)) | 0;
+          x32[2 * rd] = (a - b) | 0;
           break;
+        }
         case Op.LUI:
           x32[2 * rd] = imm;
           x32[2 * rd + 1] = imm >> 31;
@@ -376,17 +388,23 @@ export class Hart {
           continue;
         }
         case Op.BEQ:
-          if (x[rs1] === x[rs2]) { pc += imm; continue; }
+          if (x32[2 * rs1] === x32[2 * rs2] && x32[2 * rs1 + 1] === x32[2 * rs2 + 1]) { pc += imm; continue; }
           break;
         case Op.BNE:
-          if (x[rs1] !== x[rs2]) { pc += imm; continue; }
+          if (x32[2 * rs1] !== x32[2 * rs2] || x32[2 * rs1 + 1] !== x32[2 * rs2 + 1]) { pc += imm; continue; }
           break;
-        case Op.BLT:
-          if (x[rs1]! < x[rs2]!) { pc += imm; continue; }
+        case Op.BLT: {
+          const h1 = x32[2 * rs1 + 1]!;
+          const h2 = x32[2 * rs2 + 1]!;
+          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { pc += imm; continue; }
           break;
-        case Op.BGE:
-          if (x[rs1]! >= x[rs2]!) { pc += imm; continue; }
+        }
+        case Op.BGE: {
+          const h1 = x32[2 * rs1 + 1]!;
+          const h2 = x32[2 * rs2 + 1]!;
+          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { pc += imm; continue; }
           break;
+        }
         case Op.BLTU: {
           const h1 = x32[2 * rs1 + 1]! >>> 0;
           const h2 = x32[2 * rs2 + 1]! >>> 0;
@@ -480,9 +498,13 @@ export class Hart {
           }
           break;
         }
-        case Op.SLTI:
-          x[rd] = x[rs1]! < BigInt(imm) ? 1n : 0n;
+        case Op.SLTI: {
+          const h1 = x32[2 * rs1 + 1]!;
+          const ih = imm >> 31;
+          x32[2 * rd] = h1 < ih || (h1 === ih && (x32[2 * rs1]! >>> 0) < (imm >>> 0)) ? 1 : 0;
+          x32[2 * rd + 1] = 0;
           break;
+        }
         case Op.SLTIU: {
           const ih = imm >> 31 >>> 0;
           const h1 = x32[2 * rs1 + 1]! >>> 0;
@@ -503,15 +525,30 @@ export class Hart {
           x32[2 * rd] = x32[2 * rs1]! & imm;
           x32[2 * rd + 1] = x32[2 * rs1 + 1]! & (imm >> 31);
           break;
-        case Op.SLLI:
-          x[rd] = BigInt.asIntN(64, x[rs1]! << BigInt(imm));
+        case Op.SLLI: {
+          const lo = x32[2 * rs1]!;
+          const hi = x32[2 * rs1 + 1]!;
+          if (imm === 0) { x32[2 * rd] = lo; x32[2 * rd + 1] = hi; }
+          else if (imm < 32) { x32[2 * rd + 1] = (hi << imm) | (lo >>> (32 - imm)); x32[2 * rd] = lo << imm; }
+          else { x32[2 * rd + 1] = lo << (imm - 32); x32[2 * rd] = 0; }
           break;
-        case Op.SRLI:
-          x[rd] = BigInt.asIntN(64, BigInt.asUintN(64, x[rs1]!) >> BigInt(imm));
+        }
+        case Op.SRLI: {
+          const lo = x32[2 * rs1]!;
+          const hi = x32[2 * rs1 + 1]!;
+          if (imm === 0) { x32[2 * rd] = lo; x32[2 * rd + 1] = hi; }
+          else if (imm < 32) { x32[2 * rd] = (lo >>> imm) | (hi << (32 - imm)); x32[2 * rd + 1] = hi >>> imm; }
+          else { x32[2 * rd] = hi >>> (imm - 32); x32[2 * rd + 1] = 0; }
           break;
-        case Op.SRAI:
-          x[rd] = x[rs1]! >> BigInt(imm);
+        }
+        case Op.SRAI: {
+          const lo = x32[2 * rs1]!;
+          const hi = x32[2 * rs1 + 1]!;
+          if (imm === 0) { x32[2 * rd] = lo; x32[2 * rd + 1] = hi; }
+          else if (imm < 32) { x32[2 * rd] = (lo >>> imm) | (hi << (32 - imm)); x32[2 * rd + 1] = hi >> imm; }
+          else { x32[2 * rd] = hi >> (imm - 32); x32[2 * rd + 1] = hi >> 31; }
           break;
+        }
         case Op.SLL:
           x[rd] = BigInt.asIntN(64, x[rs1]! << BigInt(x32[2 * rs2]! & 63));
           break;
@@ -521,9 +558,13 @@ export class Hart {
         case Op.SRA:
           x[rd] = x[rs1]! >> BigInt(x32[2 * rs2]! & 63);
           break;
-        case Op.SLT:
-          x[rd] = x[rs1]! < x[rs2]! ? 1n : 0n;
+        case Op.SLT: {
+          const h1 = x32[2 * rs1 + 1]!;
+          const h2 = x32[2 * rs2 + 1]!;
+          x32[2 * rd] = h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0)) ? 1 : 0;
+          x32[2 * rd + 1] = 0;
           break;
+        }
         case Op.SLTU: {
           const h1 = x32[2 * rs1 + 1]! >>> 0;
           const h2 = x32[2 * rs2 + 1]! >>> 0;
