@@ -13,7 +13,9 @@
  * mode) and print the exact number of instructions the loop retired, so machine start-up
  * is not counted; the wall time of each run is recorded too. Every measurement is taken
  * REPEATS times, the machines taking turns, and the median is reported. Every machine
- * must print the same digest of the loop's final state, or the table says so.
+ * must print the same digest of the loop's final state, or the table says so. Each
+ * bare-metal program also runs once on qemu-system-riscv64 -icount shift=0 (one
+ * instruction per virtual ns), which confirms the instruction count the guest claims.
  *
  * Prints a table on stdout and writes bench/results/latest.json.
  *
@@ -107,8 +109,9 @@ async function buildBareMetal(name: string, defines: string[], outName = name): 
 async function buildUser(name: string, defines: string[]): Promise<string> {
   mkdirSync(OUT_DIR, { recursive: true });
   const exe = join(OUT_DIR, name);
-  await cc([`-march=${MARCH}`, '-mabi=lp64d', '-static', '-nostdlib', '-nostartfiles', '-Wl,--build-id=none',
-    `-I${BENCH_DIR}`, ...defines.map((d) => `-D${d}`), join(BENCH_DIR, `${name}.S`), '-o', exe], name);
+  const flags = [`-march=${MARCH}`, '-mabi=lp64d', '-mcmodel=medany', '-fno-pic', '-no-pie', '-mno-relax', '-Wl,--no-relax',
+    '-static', '-nostdlib', '-nostartfiles', '-Wl,--build-id=none'];
+  await cc([...flags, `-I${BENCH_DIR}`, ...defines.map((d) => `-D${d}`), join(BENCH_DIR, `${name}.S`), '-o', exe], name);
   return exe;
 }
 
@@ -137,20 +140,51 @@ async function measure(name: string, runners: Runner[]): Promise<Series[]> {
 
 function result(name: string, description: string, series: Series[]): BenchResult {
   const [tsemu, ...peers] = series as [Series, ...Series[]];
-  const checks = new Set(series.flatMap((s) => s.samples.map((x) => x.check)));
   return {
     name,
     description,
     tsemu,
     peers: peers.map((p) => ({ ...p, ratio: tsemu.mips !== null && p.mips !== null ? tsemu.mips / p.mips : null })),
-    checksAgree: checks.size <= 1,
+    checksAgree: true,
   };
 }
 
-async function benchCompute(): Promise<BenchResult> {
-  // tsemu runs ~10^7 instructions a second, QEMU ~10^9: give QEMU more iterations so that
-  // its loop runs long enough to time, and check the digest on equal counts once
-  const iters = Math.round(2_000_000 * SCALE);
+/**
+ * Runs a bare-metal ELF once on qemu-system-riscv64 with -icount shift=0, where the
+ * virtual clock advances 1 ns per instruction, so the mtime ticks the guest measures are
+ * its instruction count / 100: this checks the count the guest claims (within the few
+ * instructions of the mtime reads themselves and one tick). Also returns the digest.
+ */
+async function verifyCount(name: string, elf: string): Promise<Verification> {
+  try {
+    const r = await runMachine(requireTool(QEMU), [...systemArgs(elf), '-icount', 'shift=0'], 300_000);
+    const s = parseSample(name, r);
+    const measured = Math.round(s.seconds * 1e9);
+    return { claimed: s.insns, measured, ok: Math.abs(measured - s.insns) <= 200, check: s.check };
+  } catch (e) {
+    return { claimed: null, measured: null, ok: false, check: null, error: (e as Error).message };
+  }
+}
+
+interface Verification {
+  /** the instruction count the guest printed */
+  claimed: number | null;
+  /** the count QEMU's -icount shift=0 clock measured (ns = instructions) */
+  measured: number | null;
+  ok: boolean;
+  check: string | null;
+  error?: string;
+}
+
+/** The digests of runs of equal length must all be `want`. */
+function checksMatch(samples: Sample[], want: string | null): boolean {
+  return want !== null && samples.every((x) => x.check === want);
+}
+
+async function benchCompute(): Promise<BenchResult & { verification: Verification }> {
+  // tsemu runs ~10^8 instructions a second, QEMU ~10^9: QEMU gets 20 times the
+  // iterations, so that its loop runs about as long
+  const iters = Math.round(6_000_000 * SCALE);
   const qemuIters = iters * 20;
   const elf = await buildBareMetal('compute', [`ITERS=${iters}`]);
   const elfLong = await buildBareMetal('compute', [`ITERS=${qemuIters}`], 'compute-long');
@@ -166,32 +200,27 @@ async function benchCompute(): Promise<BenchResult> {
     userNote = (e as Error).message;
   }
   const series = await measure('compute', runners);
-  // the digest depends on the count: compare tsemu's with QEMU's on the same ELF, once
-  const same = await runMachine(requireTool(QEMU), systemArgs(elf), 120_000);
+  const verification = await verifyCount('compute', elf);
   const r = result('compute', 'integer mix (ALU, mul, load/store, branches), M-mode, 1 hart', series);
-  let sameCheck: string | undefined;
-  try {
-    sameCheck = parseSample('compute', same).check;
-  } catch {
-    /* reported through checksAgree */
-  }
-  const tsemuChecks = new Set(r.tsemu.samples.map((x) => x.check));
-  const longChecks = new Set(series.slice(1).flatMap((s) => s.samples.map((x) => x.check)));
-  r.checksAgree = sameCheck !== undefined && tsemuChecks.size <= 1 && [...tsemuChecks].every((c) => c === sameCheck) && longChecks.size <= 1;
+  // tsemu's runs end as QEMU's run of the same ELF; the longer runs agree among themselves
+  const longCheck = series[1]!.samples[0]?.check ?? null;
+  r.checksAgree = checksMatch(series[0]!.samples, verification.check) && series.slice(1).every((s) => checksMatch(s.samples, longCheck));
   r.note = `tsemu ${fmtCount(iters)} iterations, QEMU ${fmtCount(qemuIters)}` + (userNote ? `; ${userNote}` : '');
-  return r;
+  return { ...r, verification };
 }
 
-async function benchTlb(): Promise<BenchResult> {
-  const passes = Math.max(1, Math.round(40 * SCALE));
+async function benchTlb(): Promise<BenchResult & { verification: Verification }> {
+  const passes = Math.max(1, Math.round(160 * SCALE));
   const elf = await buildBareMetal('tlb', [`PASSES=${passes}`]);
   const series = await measure('tlb', [
     { machine: 'tsemu', command: process.execPath, args: [TSEMU, ...systemArgs(elf)], timeoutMs: 300_000 },
     { machine: 'qemu-system-riscv64 (TCG)', command: requireTool(QEMU), args: systemArgs(elf), timeoutMs: 120_000 },
   ]);
+  const verification = await verifyCount('tlb', elf);
   const r = result('tlb', 'Sv39, S-mode, a TLB miss on every load/store pair (4096 pages, sfence.vma each pass), 1 hart', series);
+  r.checksAgree = series.every((s) => checksMatch(s.samples, verification.check));
   r.note = `${passes} passes of 4096 pages`;
-  return r;
+  return { ...r, verification };
 }
 
 function fmtCount(n: number): string {
@@ -207,7 +236,7 @@ function fmtRatio(r: number | null): string {
   return r >= 1 ? `${r.toFixed(2)}x` : `${r.toFixed(4)} (1/${(1 / r).toFixed(0)})`;
 }
 
-function table(results: BenchResult[]): string {
+function table(results: (BenchResult & { verification?: Verification })[]): string {
   const rows: string[][] = [['benchmark', 'tsemu MIPS', 'peer', 'peer MIPS', 'tsemu/peer']];
   for (const r of results) {
     for (const p of r.peers) {
@@ -223,6 +252,12 @@ function table(results: BenchResult[]): string {
     out.push(`${r.name}: ${r.description}; ${r.note ?? ''}`);
     out.push(`  runs (MIPS): ${[r.tsemu, ...r.peers].map(spread).join('; ')}`);
     if (!r.checksAgree) out.push(`  WARNING: the machines ended the loop in different states (check digests differ)`);
+    const v = r.verification;
+    if (v) {
+      out.push(v.ok
+        ? `  instruction count checked: qemu -icount shift=0 measured ${v.measured} for the ${v.claimed} claimed`
+        : `  WARNING: instruction count not confirmed (claimed ${v.claimed}, qemu -icount measured ${v.measured}${v.error ? `: ${v.error.split('\n')[0]}` : ''})`);
+    }
     for (const s of [r.tsemu, ...r.peers]) if (s.error) out.push(`  ${s.machine} failed: ${s.error.split('\n')[0]}`);
   }
   out.push('linux boot: not yet available');
@@ -240,7 +275,7 @@ async function toolVersion(cmd: string): Promise<string | null> {
 
 async function main(): Promise<void> {
   const want = (n: string) => ONLY.length === 0 || ONLY.includes(n);
-  const results: BenchResult[] = [];
+  const results: (BenchResult & { verification?: Verification })[] = [];
   if (want('compute')) results.push(await benchCompute());
   if (want('tlb')) results.push(await benchTlb());
   const text = table(results);

@@ -16,7 +16,7 @@ import { ISA_STRING } from '../../services/cpu/board/virt.js';
 
 const CACHE = process.env.TSEMU_TEST_CACHE ?? join(REPO_ROOT, 'test/fixtures/cache');
 const BOOT_TIMEOUT_MS = Number(process.env.TSEMU_BOOT_TIMEOUT_MS ?? 420_000);
-const PROMPT = /~ # $/;
+const PROMPT = /~ # (\x1b\[6n)?$/;
 
 let vm: DefaultVm | undefined;
 async function defaultVm(): Promise<DefaultVm> {

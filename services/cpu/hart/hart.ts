@@ -321,11 +321,14 @@ export class Hart {
     let pimm: Int32Array = this.dummyA;
     let page: DecodedPage | null = null;
 
-    while (this.budget > 0) {
-      this.budget--;
+    // the budget lives in a local; slow paths that may trap see it in this.budget
+    let budget = this.budget;
+    while (budget > 0) {
+      budget--;
       let off = pc - fvbase;
       if (!(off >= 0 && off < 4096)) {
         this.pc = pc;
+        this.budget = budget;
         page = this.fetchRefill(pc);
         fvbase = this.fetchVBase;
         pa = page.a;
@@ -336,6 +339,7 @@ export class Hart {
       let w = pa[slot]!;
       if (w === 0) {
         this.pc = pc;
+        this.budget = budget;
         w = this.decodeSlot(page!, slot, pc);
       }
       const imm = pimm[slot]!;
@@ -383,6 +387,7 @@ export class Hart {
           this.setXNum(rd, pc + len);
           pc = t - (t & 1 ? 1 : 0);
           if (t >= 9007199254740992 || t <= -9007199254740992) {
+            this.budget = budget;
             pc = this.wideJump(rs1, imm, pc);
           }
           continue;
@@ -425,33 +430,36 @@ export class Hart {
           if (rTag[t] === vpn) o = rOff[t]! + (a - vpn * 4096);
           else {
             this.pc = pc;
+            this.budget = budget;
             o = this.translateSlow(a, ACC_R, accessSize(w & 1023));
           }
           const op = w & 1023;
           if (o < 0) {
+            this.pc = pc;
+            this.budget = budget;
             this.mmioLoad(op, rd, -1 - o, a);
             break;
           }
           switch (op) {
             case Op.LD:
-              if ((o & 7) === 0) x[rd] = ram64[o / 8]!;
-              else this.loadMisaligned(op, rd, a, o);
+              if ((o & 7) === 0) x[rd] = ram64[o >>> 3]!;
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a, o); }
               break;
             case Op.LW:
               if ((o & 3) === 0) { const v = ram32[o >>> 2]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; }
-              else this.loadMisaligned(op, rd, a, o);
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a, o); }
               break;
             case Op.LWU:
               if ((o & 3) === 0) { x32[2 * rd] = ram32[o >>> 2]!; x32[2 * rd + 1] = 0; }
-              else this.loadMisaligned(op, rd, a, o);
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a, o); }
               break;
             case Op.LH:
               if ((o & 1) === 0) { const v = ram16[o >>> 1]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; }
-              else this.loadMisaligned(op, rd, a, o);
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a, o); }
               break;
             case Op.LHU:
               if ((o & 1) === 0) { x32[2 * rd] = ramU16[o >>> 1]!; x32[2 * rd + 1] = 0; }
-              else this.loadMisaligned(op, rd, a, o);
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a, o); }
               break;
             case Op.LB: { const v = (ram8[o]! << 24) >> 24; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; break; }
             default: x32[2 * rd] = ram8[o]!; x32[2 * rd + 1] = 0; break;
@@ -466,31 +474,35 @@ export class Hart {
           if (wTag[t] === vpn) o = wOff[t]! + (a - vpn * 4096);
           else {
             this.pc = pc;
+            this.budget = budget;
             o = this.translateSlow(a, ACC_W, accessSize(w & 1023));
           }
           const op = w & 1023;
           if (o < 0) {
+            this.pc = pc;
+            this.budget = budget;
             this.mmioStore(op, rs2, -1 - o, a);
             break;
           }
           if (codePages[o >>> 12] !== 0) {
             this.pc = pc;
+            this.budget = budget;
             this.storeSlow(op, rs2, a, o);
             this.pc = pc + len;
             throw RESTART;
           }
           switch (op) {
             case Op.SD:
-              if ((o & 7) === 0) ram64[o / 8] = x[rs2]!;
-              else this.storeSlow(op, rs2, a, o);
+              if ((o & 7) === 0) ram64[o >>> 3] = x[rs2]!;
+              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, a, o); }
               break;
             case Op.SW:
               if ((o & 3) === 0) ram32[o >>> 2] = x32[2 * rs2]!;
-              else this.storeSlow(op, rs2, a, o);
+              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, a, o); }
               break;
             case Op.SH:
               if ((o & 1) === 0) ram16[o >>> 1] = x32[2 * rs2]!;
-              else this.storeSlow(op, rs2, a, o);
+              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, a, o); }
               break;
             default:
               ram8[o] = x32[2 * rs2]!;
@@ -652,10 +664,14 @@ export class Hart {
           break;
         default:
           this.pc = pc;
+          this.budget = budget;
           if (this.execSlow(w, imm, page!.b[slot]!, rd, rs1, rs2, len)) {
             // the slow path changed the pc (or state the loop caches)
             pc = this.pc;
-            if (this.endChunk) return;
+            if (this.endChunk) {
+              this.budget = budget;
+              return;
+            }
             fvbase = NaN;
             continue;
           }
@@ -663,6 +679,7 @@ export class Hart {
       }
       pc += len;
     }
+    this.budget = budget;
     this.pc = pc;
   }
 

@@ -27,7 +27,8 @@
 # (how long hart 0 waits for the others, in 10 MHz mtime ticks).
 #
 # Output (deterministic when all is well, so the oracle's and tsemu's can be compared),
-# then "PASS smp"; lines starting "info:" (SC retry counts) vary from run to run.
+# then "PASS smp"; lines starting "info:" (SC retry counts, how long each part took on
+# hart 0 in mtime ticks) vary from run to run.
 # A wrong sum prints "FAIL <what>: got X expected Y" and exits with that check's number.
 #include "rt.h"
   PROGRAM smp
