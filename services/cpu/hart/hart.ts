@@ -95,6 +95,8 @@ export function codeTrackViews(buffer: SharedArrayBuffer, offset: number, ramSiz
 }
 
 const FETCH_CACHE = 256;
+/** Bytes one PTE covers at each level: 4 KiB, 2 MiB, 1 GiB, 512 GiB, 256 TiB. */
+const LEVEL_SPAN = [2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39, 2 ** 48];
 
 const VALID = 1 << 29;
 
@@ -177,6 +179,10 @@ export class Hart {
   private readonly fcTag = new Float64Array(FETCH_CACHE).fill(NaN);
   private readonly fcPage: (DecodedPage | null)[] = new Array<DecodedPage | null>(FETCH_CACHE).fill(null);
   private readonly fcPhys = new Float64Array(FETCH_CACHE);
+  private readonly scratch64 = new BigInt64Array(1);
+  private readonly scratch32 = new Int32Array(this.scratch64.buffer);
+  /** The budget the current chunk started with (instret inside a chunk). */
+  private chunkStart = 0;
   private fetchVBase = NaN;
   private fetchPage: DecodedPage | null = null;
   private fetchPhys = 0;
@@ -283,6 +289,7 @@ export class Hart {
     this.budget = limit;
     this.endChunk = false;
     const start = this.budget;
+    this.chunkStart = start;
     try {
       this.runChunk();
     } catch (e) {
@@ -988,19 +995,24 @@ export class Hart {
     const sum = (this.mstatus & MS.SUM) !== 0;
     const mxr = (this.mstatus & MS.MXR) !== 0;
     for (let level = levels - 1; level >= 0; level--) {
-      const idx = Math.floor(uva / 2 ** (12 + 9 * level)) % 512;
+      const idx = Math.floor(uva / LEVEL_SPAN[level]!) % 512;
       const pteAddr = table + idx * 8;
       if (this.pmpCheck(pteAddr, 8, ACC_R, PRIV_S) !== 1) this.accessFault(acc, faultVa);
       const po = pteAddr - this.ramBase;
       if (po < 0 || po + 8 > this.ramSize) this.accessFault(acc, faultVa);
-      let pte = Atomics.load(this.ram64, po / 8);
-      const lo = Number(pte & 0x3ffn);
+      let pte = Atomics.load(this.ram64, po >>> 3);
+      // split through memory, not BigInt arithmetic (which allocates)
+      this.scratch64[0] = pte;
+      const pteLo = this.scratch32[0]!;
+      const pteHi = this.scratch32[1]!;
+      const lo = pteLo & 0x3ff;
       if ((lo & 1) === 0 || ((lo & 2) === 0 && (lo & 4) !== 0)) this.pageFault(acc, faultVa);
-      const high = Number((pte >> 54n) & 0x3ffn);
+      const high = (pteHi >>> 22) & 0x3ff;
       if ((high & 0x7f) !== 0) this.pageFault(acc, faultVa); // reserved bits 60:54
       if ((high & 0x180) !== 0 && (this.menvcfg & ENVCFG.PBMTE) === 0n) this.pageFault(acc, faultVa);
       if ((high & 0x200) !== 0) this.pageFault(acc, faultVa); // N (Svnapot) not implemented
-      const ppn = Number((pte >> 10n) & 0xfffffffffffn);
+      // PPN: bits 53:10
+      const ppn = (pteHi & 0x3fffff) * 4194304 + (pteLo >>> 10);
       if ((lo & 0xa) === 0) {
         // pointer to the next level
         if (level === 0) this.pageFault(acc, faultVa);
@@ -1023,7 +1035,7 @@ export class Hart {
       // A/D, in hardware, atomically
       const need = acc === ACC_W ? 0xc0n : 0x40n;
       while ((pte & need) !== need) {
-        const prev = Atomics.compareExchange(this.ram64, po / 8, pte, pte | need);
+        const prev = Atomics.compareExchange(this.ram64, po >>> 3, pte, pte | need);
         if (prev === pte) break;
         pte = prev;
         if ((pte & 1n) === 0n) this.pageFault(acc, faultVa);
@@ -1578,6 +1590,11 @@ export class Hart {
 
   // ---------------------------------------------------------------- CSRs
 
+  /** Instructions retired before the one executing now (exact inside a chunk). */
+  private retired(): number {
+    return this.instret + (this.chunkStart - this.budget) - 1;
+  }
+
   readMstatus(): bigint {
     const fs = (this.mstatus & MS.FS) === MS.FS;
     return BigInt(this.mstatus >>> 0) | MSTATUS_XL | (fs ? 1n << 63n : 0n);
@@ -1613,9 +1630,9 @@ export class Hart {
       case CSR.fflags: if ((this.mstatus & MS.FS) === 0) bad(); return BigInt(this.fflags);
       case CSR.frm: if ((this.mstatus & MS.FS) === 0) bad(); return BigInt(this.frm);
       case CSR.fcsr: if ((this.mstatus & MS.FS) === 0) bad(); return BigInt((this.frm << 5) | this.fflags);
-      case CSR.cycle: if (!this.counterAllowed(0)) bad(); return BigInt(this.instret);
+      case CSR.cycle: if (!this.counterAllowed(0)) bad(); return BigInt(this.retired());
       case CSR.time: if (!this.counterAllowed(1)) bad(); return BigInt(Math.floor(this.env.mtime()));
-      case CSR.instret: if (!this.counterAllowed(2)) bad(); return BigInt(this.instret);
+      case CSR.instret: if (!this.counterAllowed(2)) bad(); return BigInt(this.retired());
       case CSR.sstatus: return this.readMstatus() & (BigInt(SSTATUS_MASK) | (1n << 63n) | (3n << 32n));
       case CSR.sie: return BigInt(this.mie & this.mideleg);
       case CSR.stvec: return this.stvec;
@@ -1648,7 +1665,7 @@ export class Hart {
       case CSR.mcause: return this.mcause;
       case CSR.mtval: return this.mtval;
       case CSR.mip: return BigInt(this.mip());
-      case CSR.mcycle: case CSR.minstret: return BigInt(this.instret);
+      case CSR.mcycle: case CSR.minstret: return BigInt(this.retired());
     }
     if (csr >= CSR.hpmcounter3 && csr <= CSR.hpmcounter31) {
       if (!this.counterAllowed(csr - CSR.cycle)) bad();
@@ -1724,7 +1741,10 @@ export class Hart {
         this.mipSw = (this.mipSw & ~mask) | (Number(v & 0xffffn) & mask);
         return;
       }
-      case CSR.mcycle: case CSR.minstret: this.instret = Number(BigInt.asUintN(64, v)); return;
+      case CSR.mcycle: case CSR.minstret:
+        // the writing instruction does not count: later reads are the value plus what retires after it
+        this.instret = Number(BigInt.asUintN(64, v)) - (this.chunkStart - this.budget);
+        return;
     }
     if ((csr >= CSR.mhpmcounter3 && csr <= CSR.mhpmcounter31) || (csr >= CSR.mhpmevent3 && csr <= CSR.mhpmevent31)) return;
     if (csr >= CSR.pmpcfg0 && csr <= CSR.pmpcfg15) {
