@@ -7,7 +7,7 @@
  *            on the same loop built as a Linux program.
  *   tlb      loads and stores under Sv39 in S-mode where every access misses the TLB
  *            (bench/tlb.S): MIPS of tsemu and of qemu-system-riscv64.
- *   linux    Linux boot time: a slot the machine issue fills in.
+ *   linux    Linux boot to a shell, tsemu vs qemu-system-riscv64 (bench/linux-boot.ts).
  *
  * The guests time themselves (mtime before and after the loop; clock_gettime in user
  * mode) and print the exact number of instructions the loop retired, so machine start-up
@@ -22,6 +22,8 @@
  * Environment: TSEMU_BENCH_REPEATS (default 3), TSEMU_BENCH_ONLY=compute,tlb,
  * TSEMU_BENCH_SCALE (multiplies every loop count; default 1).
  */
+import { benchLinuxBoot, type LinuxBootResult } from './linux-boot.js';
+import { fileURLToPath as toPath } from 'node:url';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +31,8 @@ import {
   BUILD_DIR, CC, CFLAGS, describeRun, MARCH, QEMU, REPO_ROOT, requireTool, runMachine, type RunResult,
 } from '../test/helpers/riscv-build.js';
 
+/** The repository (this file runs from dist/bench/). */
+const REPO_ROOT_DIR = join(toPath(new URL('.', import.meta.url)), '../..');
 const QEMU_USER = 'qemu-riscv64';
 const TSEMU = join(REPO_ROOT, 'bin/tsemu');
 const BENCH_DIR = join(REPO_ROOT, 'bench');
@@ -236,14 +240,13 @@ function fmtRatio(r: number | null): string {
   return r >= 1 ? `${r.toFixed(2)}x` : `${r.toFixed(4)} (1/${(1 / r).toFixed(0)})`;
 }
 
-function table(results: (BenchResult & { verification?: Verification })[]): string {
+function table(results: (BenchResult & { verification?: Verification })[], boots: LinuxBootResult[]): string {
   const rows: string[][] = [['benchmark', 'tsemu MIPS', 'peer', 'peer MIPS', 'tsemu/peer']];
   for (const r of results) {
     for (const p of r.peers) {
       rows.push([r.name, fmtMips(r.tsemu.mips), p.machine, fmtMips(p.mips), fmtRatio(p.ratio)]);
     }
   }
-  rows.push(['linux boot', '-', 'qemu-system-riscv64', '-', 'not yet available']);
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
   const line = (row: string[]) => row.map((cell, c) => (c === 1 || c === 3 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
   const out = [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
@@ -260,7 +263,14 @@ function table(results: (BenchResult & { verification?: Verification })[]): stri
     }
     for (const s of [r.tsemu, ...r.peers]) if (s.error) out.push(`  ${s.machine} failed: ${s.error.split('\n')[0]}`);
   }
-  out.push('linux boot: not yet available');
+  out.push('');
+  out.push('linux boot to a shell (Debian 6.12 + OpenSBI + tsemu initramfs, 512M), wall seconds, median:');
+  for (const b of boots) {
+    const f = (x: number | null) => (x === null ? 'error' : x.toFixed(1));
+    out.push(`  -smp ${b.smp}: tsemu ${f(b.tsemu.median)} s, qemu-system-riscv64 ${f(b.qemu.median)} s, tsemu/qemu time ${b.slowdown === null ? '-' : `${b.slowdown.toFixed(1)}x`} (target: 5x or less)`);
+    for (const s of [...b.tsemu.samples, ...b.qemu.samples]) if (s.error) out.push(`    ${s.machine}: ${s.error}`);
+  }
+  if (boots.length === 0) out.push('  (not run: TSEMU_BENCH_ONLY leaves it out)');
   return out.join('\n');
 }
 
@@ -278,7 +288,8 @@ async function main(): Promise<void> {
   const results: (BenchResult & { verification?: Verification })[] = [];
   if (want('compute')) results.push(await benchCompute());
   if (want('tlb')) results.push(await benchTlb());
-  const text = table(results);
+  const boots = want('linux') ? await benchLinuxBoot(REPO_ROOT_DIR, [1, 2], Math.max(1, Math.min(REPEATS, 3))) : [];
+  const text = table(results, boots);
   process.stdout.write(`${text}\n`);
   const doc = {
     date: new Date().toISOString(),
@@ -293,7 +304,7 @@ async function main(): Promise<void> {
     },
     metric: 'MIPS: instructions the guest loop retired / the guest-measured time of the loop, median of the runs; ratio = tsemu / peer',
     benchmarks: results,
-    linuxBoot: { status: 'not yet available' },
+    linuxBoot: boots,
   };
   mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
   writeFileSync(RESULTS, `${JSON.stringify(doc, null, 2)}\n`);

@@ -1,6 +1,7 @@
 // Process helpers the supervisor needs and Node lacks.
 #include "addon.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -25,7 +26,16 @@ static Napi::Value GetTid(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(gettid()));
 }
 
+// schedYield(): give the rest of this thread's time slice to another runnable thread. A
+// hart spinning in a guest lock calls it (the guest's `pause` hint) so that the hart it
+// waits for gets the host core when there are more harts than cores.
+static Napi::Value SchedYield(const Napi::CallbackInfo& info) {
+  sched_yield();
+  return info.Env().Undefined();
+}
+
 void InitProcess(Napi::Env env, Napi::Object exports) {
+  exports.Set("schedYield", Napi::Function::New(env, SchedYield, "schedYield"));
   exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal, "setParentDeathSignal"));
   exports.Set("gettid", Napi::Function::New(env, GetTid, "gettid"));
 }

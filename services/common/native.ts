@@ -25,6 +25,7 @@ export interface NativeAddon {
   futexWaitAsync(arr: Int32Array, index: number, expected: number, timeoutMs?: number): Promise<FutexResult>;
   setParentDeathSignal(signal: number): number;
   gettid(): number;
+  schedYield(): void;
 }
 
 /** The repository root, found from this file whether it runs from source or from dist/. */

@@ -4,16 +4,56 @@
  * console-in ring. On stdio it is multiplexed as QEMU's mon:stdio is: Ctrl-A X quits,
  * Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A H lists the keys.
  */
-import { writeSync } from 'node:fs';
+import { writeSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { ByteRing } from '../common/ring.js';
 
-export type SerialBackend = 'stdio' | 'null';
+/** A socket -serial backend: QEMU's unix:PATH[,server[,wait=off]] and tcp:HOST:PORT[,...]. */
+export interface SocketSerial {
+  kind: 'socket';
+  path?: string;
+  host?: string;
+  port?: number;
+  /** Listen (server) or connect (client). */
+  server: boolean;
+  /** Server: hold the guest until the first client connects (QEMU's default with server). */
+  wait: boolean;
+}
+
+export type SerialBackend = 'stdio' | 'null' | SocketSerial;
+
+/** Parses -serial's value; throws with a message for what tsemu does not take. */
+export function parseSerial(spec: string): SerialBackend {
+  if (spec === 'stdio' || spec === 'mon:stdio') return 'stdio';
+  if (spec === 'null' || spec === 'none') return 'null';
+  const m = /^(unix|tcp):(.*)$/.exec(spec);
+  if (!m) throw new Error(`-serial ${spec}: tsemu takes stdio, mon:stdio, null, unix:PATH[,server][,wait=off] or tcp:HOST:PORT[,server][,wait=off]`);
+  const [addr, ...opts] = m[2]!.split(',');
+  let server = false;
+  let wait = true;
+  for (const o of opts) {
+    if (o === 'server' || o === 'server=on') server = true;
+    else if (o === 'server=off') server = false;
+    else if (o === 'nowait' || o === 'wait=off') wait = false;
+    else if (o === 'wait=on') wait = true;
+    else throw new Error(`-serial ${spec}: unknown option '${o}'`);
+  }
+  if (m[1] === 'unix') {
+    if (!addr) throw new Error(`-serial ${spec}: unix: needs a path`);
+    return { kind: 'socket', path: addr, server, wait: server && wait };
+  }
+  const hp = /^(.*):(\d+)$/.exec(addr ?? '');
+  if (!hp) throw new Error(`-serial ${spec}: tcp: needs HOST:PORT`);
+  return { kind: 'socket', host: hp[1] || '127.0.0.1', port: Number(hp[2]), server, wait: server && wait };
+}
 
 export class Console {
   private stopped = false;
   private escape = false;
   private rawMode = false;
   private readonly onData = (chunk: Buffer) => this.input(chunk);
+  private server: Server | undefined;
+  private client: Socket | undefined;
 
   constructor(
     private readonly out: ByteRing,
@@ -23,6 +63,46 @@ export class Console {
     /** Called after bytes were put into the console-in ring (raises the UART's interrupt). */
     private readonly onInput: () => void = () => {},
   ) {}
+
+  /** Opens the backend; with a waiting server, resolves when the first client is there. */
+  async open(): Promise<void> {
+    const b = this.backend;
+    if (typeof b !== 'object') return;
+    const attach = (sock: Socket) => {
+      this.client?.destroy();
+      this.client = sock;
+      sock.on('data', (d: Buffer) => {
+        this.inp.push(new Uint8Array(d));
+        this.onInput();
+      });
+      sock.on('error', () => {});
+      sock.on('close', () => {
+        if (this.client === sock) this.client = undefined;
+      });
+    };
+    if (!b.server) {
+      await new Promise<void>((res, rej) => {
+        const sock = b.path ? createConnection(b.path) : createConnection(b.port!, b.host);
+        sock.once('connect', () => {
+          attach(sock);
+          res();
+        });
+        sock.once('error', (e) => rej(new Error(`-serial: cannot connect to ${b.path ?? `${b.host}:${b.port}`}: ${e.message}`)));
+      });
+      return;
+    }
+    const server = createServer(attach);
+    this.server = server;
+    await new Promise<void>((res, rej) => {
+      server.once('error', (e) => rej(new Error(`-serial: cannot listen on ${b.path ?? `${b.host}:${b.port}`}: ${e.message}`)));
+      if (b.path) server.listen(b.path, () => res());
+      else server.listen(b.port!, b.host, () => res());
+    });
+    if (b.wait) {
+      process.stderr.write(`tsemu: -serial: waiting for connection on ${b.path ? `unix:${b.path}` : `tcp:${b.host}:${b.port}`},server\n`);
+      await new Promise<void>((res) => server.once('connection', () => res()));
+    }
+  }
 
   start(): void {
     void this.pump();
@@ -43,13 +123,32 @@ export class Console {
     for (;;) {
       const n = this.out.pop(buf);
       if (n === 0) return;
-      if (this.backend === 'stdio') this.write(buf.subarray(0, n));
+      this.emit(buf.subarray(0, n));
     }
+  }
+
+  private emit(b: Uint8Array): void {
+    if (this.backend === 'stdio') this.write(b);
+    else if (this.client) this.client.write(Buffer.from(b));
   }
 
   stop(): void {
     this.stopped = true;
     this.drain();
+    this.client?.end();
+    this.client = undefined;
+    if (this.server) {
+      this.server.close();
+      const b = this.backend;
+      if (typeof b === 'object' && b.path) {
+        try {
+          unlinkSync(b.path);
+        } catch {
+          // already gone
+        }
+      }
+      this.server = undefined;
+    }
     if (this.backend === 'stdio') {
       process.stdin.off('data', this.onData);
       if (this.rawMode) process.stdin.setRawMode(false);
@@ -75,7 +174,7 @@ export class Console {
     while (!this.stopped) {
       const n = this.out.pop(buf);
       if (n > 0) {
-        if (this.backend === 'stdio') this.write(buf.subarray(0, n));
+        this.emit(buf.subarray(0, n));
         continue;
       }
       await this.out.waitReadableAsync(200);

@@ -9,7 +9,7 @@ import { version } from '../common/version.js';
 import { serveMachine, type MachineControl } from './machine-service.js';
 import { Supervisor } from './supervisor.js';
 import { VirtMachine } from './board/virt.js';
-import { Console, type SerialBackend } from './console.js';
+import { Console, parseSerial, type SerialBackend } from './console.js';
 
 const log = logger('cpu');
 
@@ -32,7 +32,8 @@ Machine options (QEMU's spellings):
   -dtb FILE               use this device tree blob instead of tsemu's
   -nographic              no display; serial console on stdio (Ctrl-A X quits)
   -display none           no display
-  -serial stdio|null      where the UART goes (default stdio)
+  -serial DEV             where the UART goes: stdio (default), mon:stdio, null,
+                          unix:PATH[,server][,wait=off], tcp:HOST:PORT[,server][,wait=off]
   -S                      do not start the CPUs (wait for 'cont')
   -no-reboot              exit instead of rebooting
 
@@ -152,9 +153,12 @@ export async function main(argv: string[]): Promise<void> {
   let virt: VirtMachine | undefined;
   let console_: Console | undefined;
   {
-    const serial = last(args, 'serial') ?? 'stdio';
-    const backend = serial === 'mon:stdio' ? 'stdio' : serial;
-    if (backend !== 'stdio' && backend !== 'null') fail(`-serial ${serial}: only stdio, mon:stdio and null so far`);
+    let backend: SerialBackend;
+    try {
+      backend = parseSerial(last(args, 'serial') ?? 'stdio');
+    } catch (e) {
+      fail((e as Error).message);
+    }
     const display = last(args, 'display');
     if (display !== undefined && display !== 'none') fail(`-display ${display}: only 'none' so far`);
     try {
@@ -175,7 +179,7 @@ export async function main(argv: string[]): Promise<void> {
       fail((e as Error).message);
     }
     machine = virt;
-    console_ = new Console(virt.state.consoleOut, virt.state.consoleIn, backend as SerialBackend, () => virt!.quit(0), () => virt!.devices.uart.rxArrived());
+    console_ = new Console(virt.state.consoleOut, virt.state.consoleIn, backend, () => virt!.quit(0), () => virt!.devices.uart.rxArrived());
   }
   let machineServer: Awaited<ReturnType<typeof serveMachine>> | undefined;
   try {
@@ -211,6 +215,13 @@ export async function main(argv: string[]): Promise<void> {
     writeSync(Number(process.env.TSEMU_READY_FD), `${JSON.stringify(ready)}\n`);
   }
   if (virt) {
+    try {
+      await console_!.open();
+    } catch (e) {
+      process.stderr.write(`tsemu: ${(e as Error).message}\n`);
+      await shutdown('serial backend failed', 1);
+      return;
+    }
     console_!.start();
     virt.start();
     const end = await virt.waitForExit();

@@ -439,7 +439,8 @@ test('cache root: TSEMU_CACHE, then XDG_CACHE_HOME, then ~/.cache', (t) => {
 test('tsemu guest: help, unknown commands and options, nothing fetched yet', async (t) => {
   const help = await cli(t, ['--help']);
   t.is(help.code, 0);
-  t.regex(help.stdout, /^usage: tsemu guest fetch/);
+  t.regex(help.stdout, /^usage: tsemu guest boot/);
+  t.regex(help.stdout, /tsemu guest fetch/);
   t.regex(await oneLineError(t, []), /name a command/);
   t.regex(await oneLineError(t, ['frobnicate']), /unknown command 'frobnicate'/);
   t.regex(await oneLineError(t, ['fetch', '--bogus']), /^tsemu guest fetch: unknown option '--bogus'/);

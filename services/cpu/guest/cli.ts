@@ -64,7 +64,7 @@ const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 export async function main(argv: string[]): Promise<number> {
   const cmd = argv[0];
   if (cmd === undefined) {
-    process.stderr.write('tsemu guest: name a command: fetch, initramfs or paths (see tsemu guest --help)\n');
+    process.stderr.write('tsemu guest: name a command: boot, fetch, initramfs or paths (see tsemu guest --help)\n');
     return 1;
   }
   if (cmd === '-h' || cmd === '--help' || cmd === 'help') {

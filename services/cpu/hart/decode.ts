@@ -220,7 +220,8 @@ export function decode32(w: number): Decoded {
       return op === undefined ? illegal(T, w) : pack(op, rd, rs1, rs2, T, 0);
     }
     case 0x0f:
-      if (f3 === 0) return pack(Op.FENCE, 0, 0, 0, T, 0);
+      // imm keeps pred/succ (bits 27:20): `pause` is fence w,0 (imm 0x010)
+      if (f3 === 0) return pack(Op.FENCE, 0, 0, 0, T, (w >>> 20) & 0xff);
       if (f3 === 1) return pack(Op.FENCE_I, 0, 0, 0, T, 0);
       if (f3 === 2 && rd === 0) {
         if (immI === 0) return pack(Op.CBO_INVAL, 0, rs1, 0, T, 0);

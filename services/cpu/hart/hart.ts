@@ -25,6 +25,7 @@ import {
 import { CTL, F_OFFSET, PC_OFFSET, REQ, SNAP, SNAP_OFFSET, STATE, X_OFFSET } from './state.js';
 import { wait as futexWait, wake as futexWake } from '../../common/futex.js';
 import { execFp } from './fp-exec.js';
+import { native } from '../../common/native.js';
 
 /** Thrown (and caught in the run loop) when an instruction traps; state is already updated. */
 export const TRAP = { trap: true };
@@ -179,6 +180,7 @@ export class Hart {
   private readonly fcTag = new Float64Array(FETCH_CACHE).fill(NaN);
   private readonly fcPage: (DecodedPage | null)[] = new Array<DecodedPage | null>(FETCH_CACHE).fill(null);
   private readonly fcPhys = new Float64Array(FETCH_CACHE);
+  private readonly fenceWord = new Int32Array(new SharedArrayBuffer(4));
   private readonly scratch64 = new BigInt64Array(1);
   private readonly scratch32 = new Int32Array(this.scratch64.buffer);
   /** The budget the current chunk started with (instret inside a chunk). */
@@ -668,6 +670,17 @@ export class Hart {
           break;
         }
         case Op.FENCE:
+          // A locked read-modify-write: a full barrier on the host, so that a guest
+          // fence orders this hart's stores before its later loads (x86 reorders those).
+          Atomics.add(this.fenceWord, 0, 0);
+          if (imm === 0x010) {
+            // `pause` (fence w,0): the guest spins; let another hart have the core
+            this.pc = pc + len;
+            this.budget = budget;
+            this.yieldHost();
+            pc += len;
+            continue;
+          }
           break;
         default:
           this.pc = pc;
@@ -691,6 +704,11 @@ export class Hart {
   }
 
   private readonly dummyA = new Int32Array(0);
+
+  /** Yields the host core (guest `pause`): cheap, and only when more harts than cores spin. */
+  private yieldHost(): void {
+    native().schedYield();
+  }
 
   /** JALR to an address beyond 2^53 in magnitude (Sv57 upper half): fault on fetch. */
   private wideJump(rs1: number, imm: number, _pc: number): number {
