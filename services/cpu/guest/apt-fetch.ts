@@ -223,6 +223,67 @@ export function debFileName(pkg: string, version: string, arch: string): string 
 
 export async function fetchGuest(opts: FetchOptions = {}): Promise<FetchResult> {
   const paths = guestPaths(opts.cache);
+  if (!opts.refresh) {
+    const m = readValidManifest(paths);
+    if (m && (opts.mirror === undefined || normalizeMirror(opts.mirror) === m.mirror)) {
+      return { manifest: m, manifestPath: paths.manifest, changed: false, downloadedBytes: 0 };
+    }
+  }
+  // one fetch at a time per cache: two processes (or test files) may ask at once
+  const release = await lockCache(paths.root, opts.progress);
+  try {
+    return await fetchGuestLocked(opts, paths);
+  } finally {
+    release();
+  }
+}
+
+/**
+ * A lock directory in the cache holding the owner's pid; a lock whose owner is gone is
+ * taken over. Waits up to 15 minutes for a live owner (a cold fetch takes a minute or two).
+ */
+async function lockCache(root: string, progress?: (m: string) => void): Promise<() => void> {
+  const { mkdirSync: mk, writeFileSync: wr, readFileSync: rd, rmSync: rm } = await import('node:fs');
+  mk(root, { recursive: true });
+  const dir = join(root, '.fetch-lock');
+  const deadline = Date.now() + 15 * 60_000;
+  let told = false;
+  for (;;) {
+    try {
+      mk(dir);
+      wr(join(dir, 'pid'), String(process.pid));
+      return () => rm(dir, { recursive: true, force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let owner = 0;
+    try {
+      owner = Number(rd(join(dir, 'pid'), 'utf8'));
+    } catch {
+      // the owner is between mkdir and writing its pid
+    }
+    let alive = true;
+    if (owner > 0) {
+      try {
+        process.kill(owner, 0);
+      } catch {
+        alive = false;
+      }
+    }
+    if (!alive) {
+      rm(dir, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new GuestError(`the guest cache ${root} stayed locked by pid ${owner}`);
+    if (!told) {
+      progress?.(`waiting for another fetch into ${root} (pid ${owner})`);
+      told = true;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function fetchGuestLocked(opts: FetchOptions, paths: ReturnType<typeof guestPaths>): Promise<FetchResult> {
   const say = opts.progress ?? (() => {});
   if (!opts.refresh) {
     const m = readValidManifest(paths);
