@@ -4,17 +4,15 @@
  * Run states use QEMU's names (RunState in qapi/run-state.json).
  */
 import { MachineService, type Registers, type Status } from '../../proto/gen/machine.js';
-import { grpc as grpcNs } from '../common/grpc.js';
 import { ServiceError } from '../common/devices.js';
 import { unary } from '../common/devices.js';
-import { serve, type ServerHandle } from '../common/grpc.js';
+import { call, connect, grpc as grpcNs, serve, type ServerHandle } from '../common/grpc.js';
 import { version } from '../common/version.js';
 import type { Supervisor } from './supervisor.js';
 import { QueryReply } from '../../proto/gen/common.js';
 import { BlockClient } from '../../proto/gen/block.js';
 import { DisplayClient } from '../../proto/gen/display.js';
 import { NetClient } from '../../proto/gen/net.js';
-import { call, connect } from '../common/grpc.js';
 
 export type RunState = 'prelaunch' | 'running' | 'paused' | 'shutdown' | 'internal-error';
 

@@ -6,7 +6,7 @@ import { has, last, parseArgs, UsageError, type Parsed } from '../common/cli-arg
 import { configureLogging, logger } from '../common/log.js';
 import { SERVICE_NAMES, type ServiceName } from '../common/service-runtime.js';
 import { version } from '../common/version.js';
-import { serveMachine, type MachineControl } from './machine-service.js';
+import { serveMachine } from './machine-service.js';
 import { Supervisor } from './supervisor.js';
 import { VirtMachine } from './board/virt.js';
 import { Console, parseSerial, type SerialBackend } from './console.js';
@@ -125,6 +125,34 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   const name = last(args, 'name') ?? 'vm';
+  // The machine first: a bad option or image fails here, before any process or socket exists.
+  let backend: SerialBackend;
+  try {
+    backend = parseSerial(last(args, 'serial') ?? 'stdio');
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const display = last(args, 'display');
+  if (display !== undefined && display !== 'none') fail(`-display ${display}: only 'none' so far`);
+  let virt: VirtMachine;
+  try {
+    virt = new VirtMachine({
+      name,
+      harts: parseSmp(last(args, 'smp') ?? '1'),
+      ramSize: parseMemSize(last(args, 'm') ?? '128M'),
+      bios: last(args, 'bios') ?? 'default',
+      kernel: last(args, 'kernel'),
+      initrd: last(args, 'initrd'),
+      append: last(args, 'append'),
+      dtb: last(args, 'dtb'),
+      startPaused: has(args, 'S'),
+      noReboot: has(args, 'no-reboot'),
+    });
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const console_ = new Console(virt.state.consoleOut, virt.state.consoleIn, backend, () => virt.quit(0), () => virt.devices.uart.rxArrived());
+
   let supervisor: Supervisor;
   try {
     supervisor = new Supervisor({ name, runtimeDir: last(args, 'runtime-dir') });
@@ -136,8 +164,8 @@ export async function main(argv: string[]): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
     log.info(`shutting down: ${reason}`);
-    console_?.stop();
-    await virt?.destroy();
+    console_.stop();
+    await virt.destroy();
     await machineServer?.close(500).catch(() => {});
     await supervisor.stopAll();
     process.exit(status);
@@ -149,41 +177,9 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGHUP', () => void shutdown('SIGHUP'));
 
-  let machine: MachineControl;
-  let virt: VirtMachine | undefined;
-  let console_: Console | undefined;
-  {
-    let backend: SerialBackend;
-    try {
-      backend = parseSerial(last(args, 'serial') ?? 'stdio');
-    } catch (e) {
-      fail((e as Error).message);
-    }
-    const display = last(args, 'display');
-    if (display !== undefined && display !== 'none') fail(`-display ${display}: only 'none' so far`);
-    try {
-      virt = new VirtMachine({
-        name,
-        harts: parseSmp(last(args, 'smp') ?? '1'),
-        ramSize: parseMemSize(last(args, 'm') ?? '128M'),
-        bios: last(args, 'bios') ?? 'default',
-        kernel: last(args, 'kernel'),
-        initrd: last(args, 'initrd'),
-        append: last(args, 'append'),
-        dtb: last(args, 'dtb'),
-        startPaused: has(args, 'S'),
-        noReboot: has(args, 'no-reboot'),
-      });
-    } catch (e) {
-      supervisor.killNow();
-      fail((e as Error).message);
-    }
-    machine = virt;
-    console_ = new Console(virt.state.consoleOut, virt.state.consoleIn, backend, () => virt!.quit(0), () => virt!.devices.uart.rxArrived());
-  }
   let machineServer: Awaited<ReturnType<typeof serveMachine>> | undefined;
   try {
-    machineServer = await serveMachine(machine, supervisor, (r) => void shutdown(r));
+    machineServer = await serveMachine(virt, supervisor, (r) => void shutdown(r));
     const starts: Promise<unknown>[] = [];
     for (const s of SERVICE_NAMES) {
       const addr = last(args, `${s}-service`);
@@ -214,20 +210,17 @@ export async function main(argv: string[]): Promise<void> {
     const { writeSync } = await import('node:fs');
     writeSync(Number(process.env.TSEMU_READY_FD), `${JSON.stringify(ready)}\n`);
   }
-  if (virt) {
-    try {
-      await console_!.open();
-    } catch (e) {
-      process.stderr.write(`tsemu: ${(e as Error).message}\n`);
-      await shutdown('serial backend failed', 1);
-      return;
-    }
-    console_!.start();
-    virt.start();
-    const end = await virt.waitForExit();
-    console_!.stop();
-    await shutdown(end.reason, end.code);
+  try {
+    await console_.open();
+  } catch (e) {
+    process.stderr.write(`tsemu: ${(e as Error).message}\n`);
+    await shutdown('serial backend failed', 1);
+    return;
   }
+  console_.start();
+  virt.start();
+  const end = await virt.waitForExit();
+  await shutdown(end.reason, end.code);
 }
 
 /** -m: "128M", "1G", "512" (MiB), "size=2G" as QEMU reads them. */

@@ -3,7 +3,6 @@
  * the shared RAM and machine block.
  */
 import { AddressSpace, Ram } from '../bus.js';
-import { CTL } from '../hart/state.js';
 import { BootRom, ROM_BASE, ROM_SIZE } from './boot-rom.js';
 import { Clint, CLINT_BASE, CLINT_SIZE } from './clint.js';
 import type { MachineState } from './machine-state.js';
@@ -31,7 +30,6 @@ export interface BoardDevices {
 
 export function boardDevices(m: MachineState, init: boolean): BoardDevices {
   const ctls = Array.from({ length: m.nharts }, (_, h) => new Int32Array(m.buffer, m.hartStateOffset(h), 64));
-  void CTL;
   const plic = new Plic(m.buffer, m.plicOffset, m.nharts, (h) => ctls[h]!, init);
   const uart = new Uart16550(m.buffer, m.uartOffset, m.consoleOut, m.consoleIn, (l) => plic.setLevel(UART0_IRQ, l), init);
   const rtc = new GoldfishRtc(m.buffer, m.rtcOffset, (l) => plic.setLevel(RTC_IRQ, l), init);

@@ -16,7 +16,7 @@ import { boardDevices, DRAM_BASE, type BoardConfig, type BoardDevices } from './
 import { buildVirtDeviceTree } from './virt-dt.js';
 import { randomBytes } from 'node:crypto';
 import { EXIT_RESET } from './sifive-test.js';
-import { CTL, REQ, STATE, SNAP, PC_OFFSET, SNAP_OFFSET, HartStateView } from '../hart/state.js';
+import { CTL, REQ, STATE, SNAP, HartStateView } from '../hart/state.js';
 import type { Registers } from '../../../proto/gen/machine.js';
 import { ImageError, isElf, parseElf } from '../boot/elf.js';
 import type { MachineControl, RunState } from '../machine-service.js';
@@ -138,21 +138,18 @@ export class VirtMachine implements MachineControl {
     let fwEntry = DRAM_BASE;
     if (firmware) [fwEntry, fwEnd] = loadImage(firmware, 'firmware', DRAM_BASE);
 
+    // with firmware, the kernel goes at the next 2 MiB boundary (QEMU: riscv_calc_kernel_start_addr)
+    const kernelStart = firmware ? Math.ceil(fwEnd / 0x200000) * 0x200000 : DRAM_BASE;
     let kernelEntry = 0;
     let kernelEnd = fwEnd;
-    if (this.opts.kernel) {
-      // with firmware, the kernel goes at the next 2 MiB boundary (QEMU: riscv_calc_kernel_start_addr)
-      const at = firmware ? Math.ceil(fwEnd / 0x200000) * 0x200000 : DRAM_BASE;
-      [kernelEntry, kernelEnd] = loadImage(this.opts.kernel, 'kernel', at);
-    }
+    if (this.opts.kernel) [kernelEntry, kernelEnd] = loadImage(this.opts.kernel, 'kernel', kernelStart);
 
     let initrd: { start: number; end: number } | undefined;
     if (this.opts.initrd) {
       if (!this.opts.kernel) throw new ImageError('-initrd needs -kernel');
       const rd = read(this.opts.initrd, 'initrd');
       // QEMU: half way into RAM below 256 MiB of RAM, else 128 MiB above the kernel
-      const kstart = firmware ? Math.ceil(fwEnd / 0x200000) * 0x200000 : DRAM_BASE;
-      const start = Math.max(kernelEnd, kstart + (this.opts.ramSize < 256 * 2 ** 20 ? this.opts.ramSize / 2 : 128 * 2 ** 20));
+      const start = Math.max(kernelEnd, kernelStart + (this.opts.ramSize < 256 * 2 ** 20 ? this.opts.ramSize / 2 : 128 * 2 ** 20));
       const aligned = Math.ceil(start / 4096) * 4096;
       place(aligned, rd, rd.length, `initrd '${this.opts.initrd}'`);
       initrd = { start: aligned, end: aligned + rd.length };
@@ -193,11 +190,8 @@ export class VirtMachine implements MachineControl {
     const workerUrl = new URL('../hart-worker.js', import.meta.url);
     for (let h = 0; h < this.harts; h++) {
       const ctl = this.views[h]!.ctl;
-      // what the monitor sees before the worker is up: the reset state
-      new BigInt64Array(this.block.buffer, this.state.hartStateOffset(h) + PC_OFFSET, 1)[0] = BigInt(this.resetPc);
-      new BigInt64Array(this.block.buffer, this.state.hartStateOffset(h) + SNAP_OFFSET, SNAP.length)[SNAP.indexOf('priv')] = 3n;
-      // STOPPED until the worker runs; only the hart itself reports PAUSED
-      Atomics.store(ctl, CTL.STATE, STATE.STOPPED);
+      // what the monitor sees before the worker is up; only the hart itself reports PAUSED
+      this.views[h]!.showReset(this.resetPc);
       if (this.opts.startPaused) Atomics.store(ctl, CTL.REQUEST, REQ.PAUSE);
       const data: HartWorkerData = { hartId: h, ram: this.ram.buffer, machine: this.block.buffer, config: this.config, resetPc: this.resetPc, codeTrack: this.codeTrack.buffer };
       const w = new Worker(fileURLToPath(workerUrl), { workerData: data, name: `hart${h}` });

@@ -17,7 +17,7 @@
  * - cycle counts retired instructions (as instret); hpm counters read 0.
  */
 import type { AddressSpace } from '../bus.js';
-import { decode16, decode32, Op, SINK } from './decode.js';
+import { decode16, decode32, Op } from './decode.js';
 import {
   CSR, ENVCFG, EXC, IRQ, MEDELEG_WRITABLE, MIP_MEIP, MIP_MSIP, MIP_MTIP, MIP_SEIP, MIP_SSIP, MIP_STIP, MS,
   MSTATUS_WRITABLE, MSTATUS_XL, PRIV_M, PRIV_S, PRIV_U, S_INTERRUPTS, SSTATUS_MASK,
@@ -186,7 +186,6 @@ export class Hart {
   /** The budget the current chunk started with (instret inside a chunk). */
   private chunkStart = 0;
   private fetchVBase = NaN;
-  private fetchPage: DecodedPage | null = null;
   private fetchPhys = 0;
 
   wfi = false;
@@ -269,7 +268,7 @@ export class Hart {
     const v: Record<string, bigint> = {
       mstatus: this.readMstatus(), misa: this.misa, medeleg: BigInt(this.medeleg), mideleg: BigInt(this.mideleg),
       mie: BigInt(this.mie), mip: BigInt(this.mip()), mtvec: this.mtvec, mscratch: this.mscratch, mepc: this.mepc,
-      mcause: this.mcause, mtval: this.mtval, sstatus: this.readMstatus() & (BigInt(SSTATUS_MASK) | (1n << 63n) | (3n << 32n)),
+      mcause: this.mcause, mtval: this.mtval, sstatus: this.readSstatus(),
       stvec: this.stvec, sscratch: this.sscratch, sepc: this.sepc, scause: this.scause, stval: this.stval,
       satp: this.satp, fcsr: BigInt((this.frm << 5) | this.fflags), instret: BigInt(this.instret),
       priv: BigInt(this.priv), menvcfg: this.menvcfg, stimecmp: this.stimecmp,
@@ -397,7 +396,7 @@ export class Hart {
           pc = t - (t & 1 ? 1 : 0);
           if (t >= 9007199254740992 || t <= -9007199254740992) {
             this.budget = budget;
-            pc = this.wideJump(rs1, imm, pc);
+            this.wideJump(rs1, imm);
           }
           continue;
         }
@@ -452,23 +451,23 @@ export class Hart {
           switch (op) {
             case Op.LD:
               if ((o & 7) === 0) x[rd] = ram64[o >>> 3]!;
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a, o); }
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
               break;
             case Op.LW:
               if ((o & 3) === 0) { const v = ram32[o >>> 2]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a, o); }
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
               break;
             case Op.LWU:
               if ((o & 3) === 0) { x32[2 * rd] = ram32[o >>> 2]!; x32[2 * rd + 1] = 0; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a, o); }
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
               break;
             case Op.LH:
               if ((o & 1) === 0) { const v = ram16[o >>> 1]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a, o); }
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
               break;
             case Op.LHU:
               if ((o & 1) === 0) { x32[2 * rd] = ramU16[o >>> 1]!; x32[2 * rd + 1] = 0; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a, o); }
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
               break;
             case Op.LB: { const v = (ram8[o]! << 24) >> 24; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; break; }
             default: x32[2 * rd] = ram8[o]!; x32[2 * rd + 1] = 0; break;
@@ -711,7 +710,7 @@ export class Hart {
   }
 
   /** JALR to an address beyond 2^53 in magnitude (Sv57 upper half): fault on fetch. */
-  private wideJump(rs1: number, imm: number, _pc: number): number {
+  private wideJump(rs1: number, imm: number): never {
     const t = BigInt.asIntN(64, this.x[rs1]! + BigInt(imm)) & ~1n;
     this.raise(EXC.INSN_PAGE, t);
   }
@@ -746,7 +745,6 @@ export class Hart {
       this.fcPhys[ci] = o;
     }
     this.fetchVBase = vbase;
-    this.fetchPage = page;
     this.fetchPhys = o;
     return page;
   }
@@ -767,7 +765,6 @@ export class Hart {
     this.decoded.clear();
     this.fcTag.fill(NaN);
     this.fetchVBase = NaN;
-    this.fetchPage = null;
   }
 
   /** Reads the halfword at fetch-page offset `off` (RAM offset or MMIO code). */
@@ -821,7 +818,6 @@ export class Hart {
       if (page.key >= 0 && Atomics.load(this.codeGens, page.key) !== page.gen) this.recycle(page);
     }
     this.fetchVBase = NaN;
-    this.fetchPage = null;
   }
 
   /** A store hit a page some hart holds decoded: bump its generation, drop ours. */
@@ -1089,10 +1085,8 @@ export class Hart {
           ones++;
           v >>= 1n;
         }
-        const size = 2 ** (ones + 3);
-        lo = Number(v << BigInt(ones + 2)) * 1;
-        lo = Number((this.pmpaddr[i]! >> BigInt(ones)) << BigInt(ones + 2)) - 0;
-        hi = lo + size;
+        lo = Number(v << BigInt(ones + 2));
+        hi = lo + 2 ** (ones + 3);
       }
       if (a !== 0) this.pmpActive = true;
       this.pmpLo[i] = lo;
@@ -1126,8 +1120,7 @@ export class Hart {
   // ---------------------------------------------------------------- memory slow paths
 
   private mmioLoad(op: number, rd: number, pa: number, va: number): void {
-    const size = op === Op.LD ? 8 : op === Op.LW || op === Op.LWU ? 4 : op === Op.LH || op === Op.LHU ? 2 : 1;
-    const v = this.bus.read(pa, size);
+    const v = this.bus.read(pa, accessSize(op));
     if (v === undefined) this.raise(EXC.LOAD_ACCESS, BigInt(va));
     this.setLoaded(op, rd, typeof v === 'bigint' ? v : BigInt(v));
   }
@@ -1145,7 +1138,7 @@ export class Hart {
   }
 
   private mmioStore(op: number, rs2: number, pa: number, va: number): void {
-    const size = op === Op.SD ? 8 : op === Op.SW ? 4 : op === Op.SH ? 2 : 1;
+    const size = accessSize(op);
     const v = this.x[rs2]!;
     const ok = this.bus.write(pa, size, size === 8 ? BigInt.asUintN(64, v) : Number(BigInt.asUintN(size * 8, v)));
     if (!ok) this.raise(EXC.STORE_ACCESS, BigInt(va));
@@ -1182,13 +1175,12 @@ export class Hart {
     }
   }
 
-  private loadMisaligned(op: number, rd: number, va: number, _o: number): void {
-    const size = op === Op.LD ? 8 : op === Op.LW || op === Op.LWU ? 4 : 2;
-    this.setLoaded(op, rd, this.readBytes(va, size));
+  private loadMisaligned(op: number, rd: number, va: number): void {
+    this.setLoaded(op, rd, this.readBytes(va, accessSize(op)));
   }
 
   private storeSlow(op: number, rs2: number, va: number, o: number): void {
-    const size = op === Op.SD ? 8 : op === Op.SW ? 4 : op === Op.SH ? 2 : 1;
+    const size = accessSize(op);
     if (o % size === 0 && o >= 0) {
       if (this.codePages[o >>> 12] !== 0) this.invalidateCode(o);
       const v = this.x[rs2]!;
@@ -1241,7 +1233,7 @@ export class Hart {
         this.raise(EXC.BREAKPOINT, 0n);
       // eslint-disable-next-line no-fallthrough
       case Op.MRET: {
-        if (this.priv !== PRIV_M) this.illegal(this.rawInsn(len, imm, b));
+        if (this.priv !== PRIV_M) this.illegal(this.rawInsn(len, b));
         let s = this.mstatus;
         const mpp = (s & MS.MPP) >>> MS.MPP_SHIFT;
         s = (s & ~MS.MIE) | ((s & MS.MPIE) !== 0 ? MS.MIE : 0);
@@ -1256,7 +1248,7 @@ export class Hart {
       }
       case Op.SRET: {
         if (this.priv === PRIV_U || (this.priv === PRIV_S && (this.mstatus & MS.TSR) !== 0)) {
-          this.illegal(this.rawInsn(len, imm, b));
+          this.illegal(this.rawInsn(len, b));
         }
         let s = this.mstatus;
         const spp = (s & MS.SPP) !== 0 ? PRIV_S : PRIV_U;
@@ -1272,7 +1264,7 @@ export class Hart {
       }
       case Op.WFI:
         if (this.priv === PRIV_U || (this.priv === PRIV_S && (this.mstatus & MS.TW) !== 0)) {
-          this.illegal(this.rawInsn(len, imm, b));
+          this.illegal(this.rawInsn(len, b));
         }
         this.pc += len;
         if ((this.mip() & this.mie) === 0) this.wfi = true;
@@ -1280,7 +1272,7 @@ export class Hart {
         return true;
       case Op.SFENCE_VMA:
         if (this.priv === PRIV_U || (this.priv === PRIV_S && (this.mstatus & MS.TVM) !== 0)) {
-          this.illegal(this.rawInsn(len, imm, b));
+          this.illegal(this.rawInsn(len, b));
         }
         if (rs1 === 0) this.flushTlb();
         else this.flushTlbPage(this.xNum(rs1));
@@ -1355,10 +1347,10 @@ export class Hart {
         return false;
       }
       case Op.CBO_ZERO: case Op.CBO_CLEAN: case Op.CBO_FLUSH: case Op.CBO_INVAL:
-        this.execCbo(op, rs1, len, imm, b);
+        this.execCbo(op, rs1, len, b);
         return false;
       case Op.FLW: case Op.FLD: case Op.FSW: case Op.FSD:
-        this.requireFs(len, imm, b);
+        this.requireFs(len, b);
         this.execFpMem(op, rd, rs1, rs2, imm);
         return false;
       default:
@@ -1371,16 +1363,16 @@ export class Hart {
           return false;
         }
         if (op >= Op.FMADD_S && op < Op.COUNT) {
-          this.requireFs(len, imm, b);
-          execFp(this, op, rd, rs1, rs2, b & 31, (b >>> 5) & 7, this.rawInsn(len, imm, b));
+          this.requireFs(len, b);
+          execFp(this, op, rd, rs1, rs2, b & 31, (b >>> 5) & 7, this.rawInsn(len, b));
           return false;
         }
-        this.illegal(this.rawInsn(len, imm, b));
+        this.illegal(this.rawInsn(len, b));
     }
   }
 
   /** The instruction bits for tval, rebuilt from the pc (illegal-instruction traps). */
-  private rawInsn(len: number, _imm: number, b: number): number {
+  private rawInsn(len: number, b: number): number {
     if (len === 2) return (b >>> 8) & 0xffff;
     try {
       const o = this.translate(this.pc, ACC_X, this.pc);
@@ -1397,8 +1389,8 @@ export class Hart {
     this.raise(EXC.ILLEGAL, BigInt(bits >>> 0));
   }
 
-  private requireFs(len: number, imm: number, b: number): void {
-    if ((this.mstatus & MS.FS) === 0) this.illegal(this.rawInsn(len, imm, b));
+  private requireFs(len: number, b: number): void {
+    if ((this.mstatus & MS.FS) === 0) this.illegal(this.rawInsn(len, b));
   }
 
   /** Marks the FP state dirty (mstatus.FS = 3). */
@@ -1517,7 +1509,7 @@ export class Hart {
     if (this.resOff >= 0 && Math.floor(this.resOff / 8) === Math.floor(o / 8)) this.resOff = -1;
   }
 
-  private execCbo(op: number, rs1: number, len: number, imm: number, b: number): void {
+  private execCbo(op: number, rs1: number, len: number, b: number): void {
     // Zicbom/Zicboz enables: M-mode always; S needs menvcfg; U needs menvcfg and senvcfg.
     const enabled = (field: bigint): boolean => {
       if (this.priv === PRIV_M) return true;
@@ -1526,7 +1518,7 @@ export class Hart {
       return true;
     };
     if (op === Op.CBO_ZERO) {
-      if (!enabled(ENVCFG.CBZE)) this.illegal(this.rawInsn(len, imm, b));
+      if (!enabled(ENVCFG.CBZE)) this.illegal(this.rawInsn(len, b));
       const va = this.xNum(rs1);
       const base = va - (((va % 64) + 64) % 64);
       const o = this.translate(base, ACC_W, undefined, 64);
@@ -1539,7 +1531,7 @@ export class Hart {
       return;
     }
     const field = op === Op.CBO_INVAL ? ENVCFG.CBIE : ENVCFG.CBCFE;
-    if (!enabled(field)) this.illegal(this.rawInsn(len, imm, b));
+    if (!enabled(field)) this.illegal(this.rawInsn(len, b));
     // caches are coherent here: only the permission check (a load-like translation)
     this.translate(this.xNum(rs1), ACC_R);
   }
@@ -1618,17 +1610,21 @@ export class Hart {
     return BigInt(this.mstatus >>> 0) | MSTATUS_XL | (fs ? 1n << 63n : 0n);
   }
 
+  /** sstatus: mstatus's S-visible fields, with UXL and SD. */
+  readSstatus(): bigint {
+    return this.readMstatus() & (BigInt(SSTATUS_MASK) | (1n << 63n) | (3n << 32n));
+  }
+
   private execCsr(op: number, rd: number, rs1: number, csr: number, len: number, b: number): void {
     const isImm = op >= Op.CSRRWI;
     const src = isImm ? BigInt(rs1) : this.x[rs1]!;
     const kind = isImm ? op - Op.CSRRWI : op - Op.CSRRW; // 0 write, 1 set, 2 clear
     const writes = kind === 0 || rs1 !== 0;
-    const reads = kind !== 0 || rd !== SINK;
-    const bad = () => this.illegal(this.rawInsn(len, csr, b));
+    const bad = () => this.illegal(this.rawInsn(len, b));
     // privilege and read-only checks
     if (((csr >>> 8) & 3) > this.priv) bad();
     if (writes && (csr >>> 10) === 3) bad();
-    const old = this.csrRead(csr, bad, reads || writes);
+    const old = this.csrRead(csr, bad);
     if (writes) {
       const nv = kind === 0 ? src : kind === 1 ? old | src : old & ~src;
       this.csrWrite(csr, BigInt.asIntN(64, nv), bad);
@@ -1643,7 +1639,7 @@ export class Hart {
     return true;
   }
 
-  csrRead(csr: number, bad: () => never, _really: boolean): bigint {
+  csrRead(csr: number, bad: () => never): bigint {
     switch (csr) {
       case CSR.fflags: if ((this.mstatus & MS.FS) === 0) bad(); return BigInt(this.fflags);
       case CSR.frm: if ((this.mstatus & MS.FS) === 0) bad(); return BigInt(this.frm);
@@ -1651,7 +1647,7 @@ export class Hart {
       case CSR.cycle: if (!this.counterAllowed(0)) bad(); return BigInt(this.retired());
       case CSR.time: if (!this.counterAllowed(1)) bad(); return BigInt(Math.floor(this.env.mtime()));
       case CSR.instret: if (!this.counterAllowed(2)) bad(); return BigInt(this.retired());
-      case CSR.sstatus: return this.readMstatus() & (BigInt(SSTATUS_MASK) | (1n << 63n) | (3n << 32n));
+      case CSR.sstatus: return this.readSstatus();
       case CSR.sie: return BigInt(this.mie & this.mideleg);
       case CSR.stvec: return this.stvec;
       case CSR.scounteren: return BigInt(this.scounteren);

@@ -93,4 +93,11 @@ export class HartStateView {
   state(): number {
     return Atomics.load(this.ctl, CTL.STATE);
   }
+
+  /** Shows a hart that has not run yet as it will start: M-mode at `pc`, STOPPED. */
+  showReset(pc: number): void {
+    this.pcArr[0] = BigInt(pc);
+    this.snap[SNAP.indexOf('priv')] = 3n;
+    Atomics.store(this.ctl, CTL.STATE, STATE.STOPPED);
+  }
 }
