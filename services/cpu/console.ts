@@ -52,6 +52,7 @@ export class Console {
   private escape = false;
   private rawMode = false;
   private readonly onData = (chunk: Buffer) => this.input(chunk);
+  private readonly buf = new Uint8Array(4096);
   private server: Server | undefined;
   private client: Socket | undefined;
 
@@ -119,7 +120,7 @@ export class Console {
 
   /** Writes whatever the guest sent, now (used before exit). */
   drain(): void {
-    const buf = new Uint8Array(4096);
+    const buf = this.buf;
     for (;;) {
       const n = this.out.pop(buf);
       if (n === 0) return;
@@ -170,13 +171,8 @@ export class Console {
   }
 
   private async pump(): Promise<void> {
-    const buf = new Uint8Array(4096);
     while (!this.stopped) {
-      const n = this.out.pop(buf);
-      if (n > 0) {
-        this.emit(buf.subarray(0, n));
-        continue;
-      }
+      this.drain();
       await this.out.waitReadableAsync(200);
     }
   }
