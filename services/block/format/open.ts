@@ -1,0 +1,56 @@
+/**
+ * Opening an image by name: pick the protocol from the filename's spelling, then the
+ * format (given, or probed from the first bytes as qemu-img does, raw as the fallback).
+ * Formats register here as they are built.
+ */
+import { FileProtocol } from '../protocol/file.js';
+import { RawImage } from './raw.js';
+import { BlockError, type BlockImage, type BlockProtocol, type OpenOptions } from './types.js';
+
+export interface FormatDriver {
+  name: string;
+  /** A score > 0 if the first bytes (up to 512) look like this format. */
+  probe(head: Uint8Array): number;
+  open(protocol: BlockProtocol, opts: OpenOptions): Promise<BlockImage>;
+}
+
+const formats = new Map<string, FormatDriver>();
+
+export function registerFormat(driver: FormatDriver): void {
+  formats.set(driver.name, driver);
+}
+
+registerFormat({ name: 'raw', probe: () => 1, open: (p) => RawImage.open(p) });
+
+export function formatNames(): string[] {
+  return [...formats.keys()].sort();
+}
+
+/** Opens the protocol a filename names (only host files so far). */
+export async function openProtocol(filename: string, opts: OpenOptions): Promise<BlockProtocol> {
+  const writeThrough = opts.cache !== undefined && ['writethrough', 'none', 'directsync'].includes(opts.cache);
+  return FileProtocol.open(filename, { readOnly: opts.readOnly, writeThrough });
+}
+
+export async function openImage(filename: string, opts: OpenOptions = {}): Promise<BlockImage> {
+  const protocol = await openProtocol(filename, opts);
+  try {
+    let driver: FormatDriver | undefined;
+    if (opts.format) {
+      driver = formats.get(opts.format);
+      if (!driver) throw new BlockError(`Unknown driver '${opts.format}'`, 'EINVAL');
+    } else {
+      const head = new Uint8Array(512);
+      await protocol.pread(head, 0);
+      let best = 0;
+      for (const d of formats.values()) {
+        const score = d.probe(head);
+        if (score > best) [best, driver] = [score, d];
+      }
+    }
+    return await driver!.open(protocol, opts);
+  } catch (e) {
+    await protocol.close().catch(() => {});
+    throw e;
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The two layers of the block service, as QEMU's block layer has them:
+ *
+ *  - a protocol moves bytes at offsets to where they live (a host file, an NBD export,
+ *    a Ceph RBD image);
+ *  - an image format (raw, qcow2, QED) maps guest-visible bytes onto a protocol, and
+ *    may stack on a backing image.
+ *
+ * Both have the same shape for I/O, so a format opens over any protocol and a backing
+ * image is just another BlockImage. Offsets and lengths are byte counts as JS numbers
+ * (exact below 2^53, i.e. 8 PiB). Buffers may be views of guest RAM (a Uint8Array over a
+ * SharedArrayBuffer): implementations must not keep them after the promise settles.
+ *
+ * Errors: every failure rejects with a BlockError whose message reads like qemu-img's
+ * ("Could not open 'x.qcow2': No such file or directory", "Image is not in qcow2 format")
+ * and whose `errno` says what a device should report (EIO, ENOSPC, EROFS, EINVAL...).
+ */
+
+export class BlockError extends Error {
+  constructor(
+    message: string,
+    /** A POSIX errno name: 'EIO', 'ENOSPC', 'EROFS', 'EINVAL', 'ENOENT', 'EPERM', 'ENOTSUP'... */
+    readonly errno: string = 'EIO',
+  ) {
+    super(message);
+    this.name = 'BlockError';
+  }
+}
+
+/** Where bytes live: a host file, an NBD export, an RBD image. */
+export interface BlockProtocol {
+  /** "file", "nbd", "rbd": QEMU's driver name. */
+  readonly driver: string;
+  /** What a user would call it (a path, an nbd:// URL, rbd:pool/image). */
+  readonly filename: string;
+  readonly readOnly: boolean;
+  /** Current length in bytes. */
+  size(): Promise<number>;
+  /** Fills all of `buf` from `offset`; bytes past the end read as zeros. */
+  pread(buf: Uint8Array, offset: number): Promise<void>;
+  /** Writes all of `buf` at `offset`, growing the protocol if it can. */
+  pwrite(buf: Uint8Array, offset: number): Promise<void>;
+  /** Makes every completed write durable (fsync for files). */
+  flush(): Promise<void>;
+  /** Sets the length (grow or shrink). */
+  truncate(size: number): Promise<void>;
+  /** Deallocates a range; it reads as zeros afterwards. Optional: not all can. */
+  discard?(offset: number, length: number): Promise<void>;
+  /** Writes zeros efficiently (may deallocate when `unmap`). */
+  writeZeroes?(offset: number, length: number, unmap: boolean): Promise<void>;
+  /** Bytes the protocol occupies on the host (qemu-img info's "disk size"), if known. */
+  allocatedSize?(): Promise<number | undefined>;
+  close(): Promise<void>;
+}
+
+/** One extent of BlockImage.blockStatus, as `qemu-img map --output=json` reports it. */
+export interface BlockExtent {
+  offset: number;
+  length: number;
+  /** True when the data is in this image or a backing image (not unallocated everywhere). */
+  data: boolean;
+  /** True when the range reads as zeros. */
+  zero: boolean;
+  /** How deep in the backing chain the data was found: 0 = this image. */
+  depth: number;
+  /** Host offset in the protocol, when the data is stored there uncompressed. */
+  hostOffset?: number;
+  compressed?: boolean;
+}
+
+export interface SnapshotInfo {
+  id: string;
+  name: string;
+  vmStateSize: number;
+  /** Seconds and nanoseconds since the epoch (qemu-img's date-sec/date-nsec). */
+  dateSec: number;
+  dateNsec: number;
+  /** Guest clock at the snapshot, nanoseconds (vm-clock-sec/nsec). */
+  vmClockNsec: number;
+  /** The virtual size the image had at the snapshot. */
+  virtualSize: number;
+  icount?: number;
+}
+
+/** `qemu-img check` results, with qemu-img's meaning for each count. */
+export interface CheckResult {
+  filename: string;
+  format: string;
+  checkErrors: number;
+  corruptions: number;
+  leaks: number;
+  corruptionsFixed: number;
+  leaksFixed: number;
+  imageEndOffset?: number;
+  totalClusters?: number;
+  allocatedClusters?: number;
+  fragmentedClusters?: number;
+  compressedClusters?: number;
+  /** Human-readable findings, one per problem, as qemu-img prints them. */
+  messages: string[];
+}
+
+/** What `qemu-img info` shows; format-specific fields go in `formatSpecific`. */
+export interface ImageInfo {
+  filename: string;
+  format: string;
+  virtualSize: number;
+  actualSize?: number;
+  clusterSize?: number;
+  dirty?: boolean;
+  encrypted?: boolean;
+  backingFilename?: string;
+  fullBackingFilename?: string;
+  backingFilenameFormat?: string;
+  snapshots: SnapshotInfo[];
+  /** Shaped like qemu-img's `format-specific` JSON object: { type, data: {...} }. */
+  formatSpecific?: { type: string; data: Record<string, unknown> };
+}
+
+/** Guest-visible bytes of a disk image, whatever its format. */
+export interface BlockImage {
+  /** "raw", "qcow2", "qed". */
+  readonly format: string;
+  readonly protocol: BlockProtocol;
+  readonly readOnly: boolean;
+  /** Virtual size in bytes (what the guest sees). */
+  readonly size: number;
+  /** Smallest request granularity worth using (cluster size for sparse formats, 512 for raw). */
+  readonly granularity: number;
+  readonly backing?: BlockImage;
+
+  /** Fills `buf` from guest offset `offset`. Ranges past `size` are an EINVAL error. */
+  read(buf: Uint8Array, offset: number): Promise<void>;
+  /** Writes `buf` at guest offset `offset` (EROFS on a read-only image). */
+  write(buf: Uint8Array, offset: number): Promise<void>;
+  /** Writes back cached metadata in a crash-safe order, then flushes the protocol. */
+  flush(): Promise<void>;
+  /** Guest discard: the range may read as zeros or as before (as QEMU: unmap if it can). */
+  discard(offset: number, length: number): Promise<void>;
+  /** The range reads as zeros afterwards; `unmap` lets the format deallocate. */
+  writeZeroes(offset: number, length: number, unmap: boolean): Promise<void>;
+  /** Allocation map of [offset, offset+length), merged into maximal extents. */
+  blockStatus(offset: number, length: number): Promise<BlockExtent[]>;
+  resize(size: number): Promise<void>;
+  getInfo(): Promise<ImageInfo>;
+  /** Consistency check; repair 'leaks' or 'all' as `qemu-img check -r`. */
+  check(repair?: 'leaks' | 'all'): Promise<CheckResult>;
+
+  /** Internal snapshots, for formats that have them (qcow2). */
+  snapshots?: {
+    list(): Promise<SnapshotInfo[]>;
+    create(name: string): Promise<SnapshotInfo>;
+    apply(nameOrId: string): Promise<void>;
+    delete(nameOrId: string): Promise<void>;
+    /** A read-only BlockImage of the snapshot's contents. */
+    open(nameOrId: string): Promise<BlockImage>;
+  };
+
+  /** Flushes and releases the protocol (and the backing chain). */
+  close(): Promise<void>;
+}
+
+/** How an image is opened (the -drive / -blockdev options that matter to formats). */
+export interface OpenOptions {
+  /** Format name, or undefined to probe (as qemu-img does, with raw as the fallback). */
+  format?: string;
+  readOnly?: boolean;
+  /** "writeback" (default), "none", "writethrough", "directsync", "unsafe": QEMU's cache modes. */
+  cache?: string;
+  /** Open the backing chain (default true); false for `qemu-img info` style inspection. */
+  backing?: boolean;
+  /** Format-specific options in QEMU's spelling ("lazy-refcounts": "on", ...). */
+  options?: Record<string, string>;
+}
