@@ -38,6 +38,8 @@ const hart = new Hart({
   mtimecmp: m.mtimecmp,
   misaLetters: 'acdfimsu',
   codeTrack: codeTrackViews(data.codeTrack, 0, data.config.ramSize),
+  // TSEMU_JIT_THRESHOLD: block entries before translation (0: interpreter only)
+  jitThreshold: process.env.TSEMU_JIT_THRESHOLD !== undefined ? Number(process.env.TSEMU_JIT_THRESHOLD) : undefined,
 });
 hart.reset(data.resetPc);
 const ctl = hart.ctl;

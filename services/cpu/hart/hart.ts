@@ -26,6 +26,7 @@ import { CTL, F_OFFSET, PC_OFFSET, REQ, SNAP, SNAP_OFFSET, STATE, X_OFFSET } fro
 import { wait as futexWait, wake as futexWake } from '../../common/futex.js';
 import { execFp } from './fp-exec.js';
 import { native } from '../../common/native.js';
+import { compileBlock, endsBlock, MAX_BLOCK, type BlockEnv, type BlockFn, type BlockInsn } from './translate.js';
 
 /** Thrown (and caught in the run loop) when an instruction traps; state is already updated. */
 export const TRAP = { trap: true };
@@ -65,6 +66,11 @@ export interface HartEnv {
    * for its own stores), so code written by another hart or by DMA is seen after a fence.
    */
   codeTrack?: { flags: Uint8Array; gens: Int32Array };
+  /**
+   * How many times a block entry runs in the interpreter before it is translated to a
+   * JavaScript function (translate.ts); 0 turns the translator off. Default 32.
+   */
+  jitThreshold?: number;
 }
 
 class Tlb {
@@ -75,6 +81,9 @@ class Tlb {
   }
 }
 
+/** Shared by pages without translated blocks (never written). */
+const NO_BLOCKS: (BlockFn | undefined)[] = new Array<BlockFn | undefined>(2048).fill(undefined);
+
 class DecodedPage {
   readonly a = new Int32Array(2048);
   readonly imm = new Int32Array(2048);
@@ -82,6 +91,22 @@ class DecodedPage {
   /** RAM page index (or negative for ROM) and its generation when decoded. */
   key = 0;
   gen = 0;
+  /** Translated blocks by entry slot (translate.ts), made for virtual page `jitBase`. */
+  fn = NO_BLOCKS;
+  jitBase = NaN;
+  /** Block-entry counts by slot; a slot is translated when its count reaches the threshold. */
+  readonly heat = new Uint8Array(2048);
+
+  clear(): void {
+    this.a.fill(0);
+    this.dropBlocks();
+  }
+
+  dropBlocks(): void {
+    if (this.fn !== NO_BLOCKS) this.fn = NO_BLOCKS;
+    this.heat.fill(0);
+    this.jitBase = NaN;
+  }
 }
 
 /** Allocates a RAM-page-indexed code tracker (flags and generations) for `ramSize` bytes. */
@@ -124,9 +149,11 @@ export class Hart {
   priv = PRIV_M;
   instret = 0;
   /** Instructions left in the current chunk. */
-  private budget = 0;
+  budget = 0;
   /** Set by state changes the loop caches (mode, TLB set, WFI): ends the chunk. */
-  private endChunk = false;
+  endChunk = false;
+  /** Set by a block that left through a slow path: the loop reloads its cached fetch state. */
+  refetch = false;
 
   // CSRs
   mstatus = 0;
@@ -181,6 +208,8 @@ export class Hart {
   private readonly fcPage: (DecodedPage | null)[] = new Array<DecodedPage | null>(FETCH_CACHE).fill(null);
   private readonly fcPhys = new Float64Array(FETCH_CACHE);
   private readonly fenceWord = new Int32Array(new SharedArrayBuffer(4));
+  /** Counts this hart's invalidations of decoded pages (a block's store checks it). */
+  private codeInvalidations = 0;
   private readonly scratch64 = new BigInt64Array(1);
   private readonly scratch32 = new Int32Array(this.scratch64.buffer);
   /** The budget the current chunk started with (instret inside a chunk). */
@@ -189,6 +218,11 @@ export class Hart {
   private fetchPhys = 0;
 
   wfi = false;
+
+  /** Block entries before a block is translated (256: never, the translator is off). */
+  private readonly jitHot: number;
+  private readonly noHeat = new Uint8Array(2048);
+  private readonly blockEnv: BlockEnv;
 
   constructor(env: HartEnv) {
     this.env = env;
@@ -217,6 +251,12 @@ export class Hart {
     let misa = 2n << 62n;
     for (const c of env.misaLetters ?? 'acdfimsu') misa |= 1n << BigInt(c.charCodeAt(0) - 97);
     this.misa = misa;
+    const hot = env.jitThreshold ?? 32;
+    this.jitHot = hot >= 1 && hot <= 255 ? hot : 256;
+    this.blockEnv = {
+      x: this.x, x32: this.x32, ram8: this.ram8, ram16: this.ram16, ramU16: this.ramU16, ram32: this.ram32,
+      ram64: this.ram64, codePages: this.codePages, fenceWord: this.fenceWord, restart: RESTART,
+    };
     this.reset(0);
   }
 
@@ -331,19 +371,57 @@ export class Hart {
 
     // the budget lives in a local; slow paths that may trap see it in this.budget
     let budget = this.budget;
+    let pfn: (BlockFn | undefined)[] = NO_BLOCKS;
+    let pheat: Uint8Array = this.noHeat;
+    // true where the pc is a block entry (after a jump, a block or a slow path)
+    let entry = true;
+    const jitHot = this.jitHot;
     while (budget > 0) {
-      budget--;
       let off = pc - fvbase;
       if (!(off >= 0 && off < 4096)) {
         this.pc = pc;
-        this.budget = budget;
+        this.budget = budget - 1;
         page = this.fetchRefill(pc);
         fvbase = this.fetchVBase;
         pa = page.a;
         pimm = page.imm;
         off = pc - fvbase;
+        if (page.jitBase !== fvbase) this.rebaseBlocks(page, fvbase);
+        pfn = page.fn;
+        pheat = page.heat;
       }
       const slot = off >> 1;
+      if (entry) {
+        entry = false;
+        const blk = pfn[slot];
+        if (blk !== undefined) {
+          if (budget >= MAX_BLOCK) {
+            this.budget = budget;
+            pc = blk(this, rTag, rOff, wTag, wOff);
+            budget = this.budget;
+            entry = true;
+            if (this.refetch) {
+              this.refetch = false;
+              fvbase = NaN;
+            }
+            if (this.endChunk) {
+              this.budget = budget;
+              this.pc = pc;
+              return;
+            }
+            continue;
+          }
+        } else if (++pheat[slot] === jitHot && page!.key >= 0) {
+          this.pc = pc;
+          this.budget = budget;
+          if (this.compileAt(page!, slot, pc)) {
+            pfn = page!.fn;
+            entry = true;
+            continue;
+          }
+        }
+      }
+      budget--;
       let w = pa[slot]!;
       if (w === 0) {
         this.pc = pc;
@@ -388,6 +466,7 @@ export class Hart {
         case Op.JAL: {
           this.setXNum(rd, pc + len);
           pc += imm;
+          entry = true;
           continue;
         }
         case Op.JALR: {
@@ -398,36 +477,37 @@ export class Hart {
             this.budget = budget;
             this.wideJump(rs1, imm);
           }
+          entry = true;
           continue;
         }
         case Op.BEQ:
-          if (x32[2 * rs1] === x32[2 * rs2] && x32[2 * rs1 + 1] === x32[2 * rs2 + 1]) { pc += imm; continue; }
+          if (x32[2 * rs1] === x32[2 * rs2] && x32[2 * rs1 + 1] === x32[2 * rs2 + 1]) { pc += imm; entry = true; continue; }
           break;
         case Op.BNE:
-          if (x32[2 * rs1] !== x32[2 * rs2] || x32[2 * rs1 + 1] !== x32[2 * rs2 + 1]) { pc += imm; continue; }
+          if (x32[2 * rs1] !== x32[2 * rs2] || x32[2 * rs1 + 1] !== x32[2 * rs2 + 1]) { pc += imm; entry = true; continue; }
           break;
         case Op.BLT: {
           const h1 = x32[2 * rs1 + 1]!;
           const h2 = x32[2 * rs2 + 1]!;
-          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { pc += imm; continue; }
+          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { pc += imm; entry = true; continue; }
           break;
         }
         case Op.BGE: {
           const h1 = x32[2 * rs1 + 1]!;
           const h2 = x32[2 * rs2 + 1]!;
-          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { pc += imm; continue; }
+          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { pc += imm; entry = true; continue; }
           break;
         }
         case Op.BLTU: {
           const h1 = x32[2 * rs1 + 1]! >>> 0;
           const h2 = x32[2 * rs2 + 1]! >>> 0;
-          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { pc += imm; continue; }
+          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { pc += imm; entry = true; continue; }
           break;
         }
         case Op.BGEU: {
           const h1 = x32[2 * rs1 + 1]! >>> 0;
           const h2 = x32[2 * rs2 + 1]! >>> 0;
-          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { pc += imm; continue; }
+          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { pc += imm; entry = true; continue; }
           break;
         }
         case Op.LD: case Op.LW: case Op.LWU: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU: {
@@ -692,7 +772,14 @@ export class Hart {
               return;
             }
             fvbase = NaN;
+            entry = true;
             continue;
+          }
+          if (this.endChunk) {
+            // it invalidated decoded code (an AMO on a code page): reload everything
+            this.pc = pc + len;
+            this.budget = budget;
+            return;
           }
           break;
       }
@@ -705,12 +792,12 @@ export class Hart {
   private readonly dummyA = new Int32Array(0);
 
   /** Yields the host core (guest `pause`): cheap, and only when more harts than cores spin. */
-  private yieldHost(): void {
+  yieldHost(): void {
     native().schedYield();
   }
 
   /** JALR to an address beyond 2^53 in magnitude (Sv57 upper half): fault on fetch. */
-  private wideJump(rs1: number, imm: number): never {
+  wideJump(rs1: number, imm: number): never {
     const t = BigInt.asIntN(64, this.x[rs1]! + BigInt(imm)) & ~1n;
     this.raise(EXC.INSN_PAGE, t);
   }
@@ -751,7 +838,7 @@ export class Hart {
 
   private recycle(page: DecodedPage): void {
     this.decoded.delete(page.key);
-    page.a.fill(0);
+    page.clear();
     this.pagePool.push(page);
     this.fcTag.fill(NaN);
     this.fetchVBase = NaN;
@@ -759,7 +846,7 @@ export class Hart {
 
   private dropAllDecoded(): void {
     for (const page of this.decoded.values()) {
-      page.a.fill(0);
+      page.clear();
       this.pagePool.push(page);
     }
     this.decoded.clear();
@@ -809,6 +896,59 @@ export class Hart {
     return a;
   }
 
+  /** The page is now reached at another virtual address: its blocks embed the old one. */
+  private rebaseBlocks(page: DecodedPage, vbase: number): void {
+    page.dropBlocks();
+    page.jitBase = vbase;
+  }
+
+  /**
+   * Translates the block entered at `slot` of the current fetch page (pc `pc`). Returns
+   * false when there is nothing to translate (the first instruction crosses the page).
+   */
+  private compileAt(page: DecodedPage, slot: number, pc: number): boolean {
+    const insns: BlockInsn[] = [];
+    let s = slot;
+    let p = pc;
+    while (insns.length < MAX_BLOCK && s < 2048) {
+      let w = page.a[s]!;
+      if (w === 0) {
+        // an instruction split across the page end is decoded afresh each time: not here
+        if (s === 2047 && (this.ramU16[(this.fetchPhys + 4094) >>> 1]! & 3) === 3) break;
+        w = this.decodeSlot(page, s, p);
+      }
+      insns.push({ pc: p, w, imm: page.imm[s]!, b: page.b[s]! });
+      if (endsBlock(w & 1023)) break;
+      const len = (w & (1 << 28)) !== 0 ? 4 : 2;
+      s += len >> 1;
+      p += len;
+    }
+    if (insns.length === 0) return false;
+    if (page.fn === NO_BLOCKS) page.fn = new Array<BlockFn | undefined>(2048).fill(undefined);
+    page.fn[slot] = compileBlock(insns, this.blockEnv);
+    return true;
+  }
+
+  /** A block's load that is not a plain aligned RAM access (o from translate). */
+  loadSlowPath(op: number, rd: number, va: number, o: number): void {
+    if (o < 0) this.mmioLoad(op, rd, -1 - o, va);
+    else this.loadMisaligned(op, rd, va);
+  }
+
+  /**
+   * A block's store that is not a plain aligned RAM store to a page without code.
+   * Returns true when decoded code was invalidated: the block must stop.
+   */
+  storeSlowPath(op: number, rs2: number, va: number, o: number): boolean {
+    if (o < 0) {
+      this.mmioStore(op, rs2, -1 - o, va);
+      return false;
+    }
+    const before = this.codeInvalidations;
+    this.storeSlow(op, rs2, va, o);
+    return this.codeInvalidations !== before;
+  }
+
   /**
    * FENCE.I: forget decoded pages written since they were decoded (by any hart or by
    * DMA: their generation moved). Own stores already dropped theirs.
@@ -824,6 +964,8 @@ export class Hart {
   private invalidateCode(o: number): void {
     const p = Math.floor(o / 4096);
     this.codePages[p] = 0;
+    this.codeInvalidations++;
+    this.endChunk = true;
     Atomics.add(this.codeGens, p, 1);
     const page = this.decoded.get(p);
     if (page) this.recycle(page);
@@ -954,7 +1096,7 @@ export class Hart {
   }
 
   /** `size`: bytes of the access, for PMP entries that cover part of a page. */
-  private translateSlow(va: number, acc: number, size = 1, tvalPc?: number): number {
+  translateSlow(va: number, acc: number, size = 1, tvalPc?: number): number {
     const priv = acc === ACC_X ? this.priv
       : this.priv === PRIV_M && (this.mstatus & MS.MPRV) !== 0 ? (this.mstatus & MS.MPP) >>> MS.MPP_SHIFT : this.priv;
     const faultVa = tvalPc ?? va;
@@ -1213,7 +1355,7 @@ export class Hart {
    * Executes what the hot loop does not. Returns true when it set this.pc itself (jumps,
    * traps handled, xRET) or the loop must reload cached state.
    */
-  private execSlow(w: number, imm: number, b: number, rd: number, rs1: number, rs2: number, len: number): boolean {
+  execSlow(w: number, imm: number, b: number, rd: number, rs1: number, rs2: number, len: number): boolean {
     const op = w & 1023;
     const x = this.x;
     const x32 = this.x32;

@@ -1,0 +1,325 @@
+/**
+ * The block translator: a hot run of guest instructions becomes one JavaScript function,
+ * which V8 then compiles to machine code. What it saves over the interpreter is the
+ * per-instruction work: fetch, decode lookup, dispatch, and register numbers and
+ * immediates become constants, x0 folds away, a loop back to the block's start is a
+ * JavaScript loop.
+ *
+ * A block starts at a pc the interpreter found hot and runs straight on through
+ * not-taken branches, up to a jump, the page end or MAX_BLOCK instructions. Its code is
+ * the interpreter's fast path written out per instruction (same memory model: 64-bit
+ * loads/stores through the BigInt64Array view are single-copy atomic), and everything
+ * else calls the hart's own slow paths, so traps, MMIO, self-modifying code and CSRs
+ * behave exactly as in the interpreter.
+ *
+ * Contract with the hart (hart.ts runChunk):
+ *  - called as fn(h, rTag, rOff, wTag, wOff) with h.budget >= MAX_BLOCK; returns the next
+ *    pc and leaves h.budget lowered by the instructions it retired;
+ *  - before anything that may trap or read instret it stores h.pc (the instruction's pc)
+ *    and h.budget (already lowered for that instruction, as the interpreter does);
+ *  - after a slow op that changed the pc or cached state it returns h.pc with
+ *    h.refetch set, and the hart reloads what it caches.
+ * Blocks embed virtual pcs: the hart keeps them per decoded page with the virtual page
+ * they were made for, and drops them when the page is reached through another mapping.
+ */
+import { Op } from './decode.js';
+
+/** Longest block, in instructions; the hart enters a block only with this much budget. */
+export const MAX_BLOCK = 64;
+
+export interface BlockInsn {
+  pc: number;
+  /** The decoded words (decode.ts): a, imm, b. */
+  w: number;
+  imm: number;
+  b: number;
+}
+
+/** What a block calls back into. Implemented by Hart. */
+export interface BlockHost {
+  pc: number;
+  budget: number;
+  refetch: boolean;
+  endChunk: boolean;
+  translateSlow(va: number, acc: number, size: number): number;
+  loadSlowPath(op: number, rd: number, va: number, o: number): void;
+  /** True when the store invalidated decoded code (the block must not go on). */
+  storeSlowPath(op: number, rs2: number, va: number, o: number): boolean;
+  execSlow(w: number, imm: number, b: number, rd: number, rs1: number, rs2: number, len: number): boolean;
+  wideJump(rs1: number, imm: number): never;
+  yieldHost(): void;
+}
+
+export type BlockFn = (h: BlockHost, rTag: Float64Array, rOff: Float64Array, wTag: Float64Array, wOff: Float64Array) => number;
+
+/** The arrays a block closes over (the hart's registers and RAM views). */
+export interface BlockEnv {
+  x: BigInt64Array;
+  x32: Int32Array;
+  ram8: Uint8Array;
+  ram16: Int16Array;
+  ramU16: Uint16Array;
+  ram32: Int32Array;
+  ram64: BigInt64Array;
+  codePages: Uint8Array;
+  fenceWord: Int32Array;
+  restart: object;
+}
+
+/** Whether the block may go on after this op (false: it ends the block). */
+function continues(op: number): boolean {
+  switch (op) {
+    case Op.JAL: case Op.JALR:
+    case Op.FENCE_I: case Op.ECALL: case Op.EBREAK: case Op.MRET: case Op.SRET: case Op.WFI:
+    case Op.SFENCE_VMA: case Op.ILLEGAL:
+    case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
+      return false;
+    default:
+      return true;
+  }
+}
+
+/** True if `op` ends a block (the block includes it). */
+export function endsBlock(op: number): boolean {
+  return !continues(op);
+}
+
+const TWO53 = 9007199254740992;
+
+/** Splits a JS integer (|v| < 2^53) into int32 halves. */
+function halves(v: number): [number, number] {
+  const hi = Math.floor(v / 4294967296);
+  return [(v - hi * 4294967296) | 0, hi | 0];
+}
+
+function accessBytes(op: number): number {
+  switch (op) {
+    case Op.LD: case Op.SD: return 8;
+    case Op.LW: case Op.LWU: case Op.SW: return 4;
+    case Op.LH: case Op.LHU: case Op.SH: return 2;
+    default: return 1;
+  }
+}
+
+/** JavaScript source of the block's function body. */
+export function blockSource(insns: readonly BlockInsn[]): string {
+  const start = insns[0]!.pc;
+  const loops = insns.some((ins, k) => {
+    const op = ins.w & 1023;
+    return op >= Op.BEQ && op <= Op.BGEU && ins.pc + ins.imm === start && k >= 0;
+  });
+  const out: string[] = [];
+  const lo = (r: number) => (r === 0 ? '0' : `x32[${2 * r}]`);
+  const hi = (r: number) => (r === 0 ? '0' : `x32[${2 * r + 1}]`);
+  const setConst = (rd: number, v: number) => {
+    if (rd === 32) return;
+    const [l, h] = halves(v);
+    out.push(`x32[${2 * rd}] = ${l}; x32[${2 * rd + 1}] = ${h};`);
+  };
+  /** Writes a sign-extended 32-bit value held in JS expression `v`. */
+  const setW = (rd: number, v: string) => {
+    if (rd === 32) return;
+    out.push(`{ const v = ${v}; x32[${2 * rd}] = v; x32[${2 * rd + 1}] = v >> 31; }`);
+  };
+  // `B` is the budget at entry (or at the top of this loop iteration)
+  const spent = (k: number) => `B - ${k + 1}`;
+  const sync = (k: number, pc: number) => `h.pc = ${pc}; h.budget = ${spent(k)};`;
+  const exit = (k: number, target: string) => `{ h.budget = ${spent(k)}; return ${target}; }`;
+  const taken = (k: number, target: number) => {
+    if (target === start && loops) {
+      // back to the top: go round again while the budget lasts
+      return `{ B -= ${k + 1}; if (B < ${MAX_BLOCK}) { h.budget = B; return ${start}; } continue; }`;
+    }
+    return exit(k, String(target));
+  };
+  const ea = (rs1: number, imm: number) => (rs1 === 0 ? `${imm}` : `x32[${2 * rs1 + 1}] * 4294967296 + (x32[${2 * rs1}] >>> 0) + ${imm}`);
+
+  let k = 0;
+  let ended = false;
+  for (; k < insns.length && !ended; k++) {
+    const { pc, w, imm, b } = insns[k]!;
+    const op = w & 1023;
+    const rd = (w >>> 10) & 63;
+    const rs1 = (w >>> 16) & 63;
+    const rs2 = (w >>> 22) & 63;
+    const len = (w & (1 << 28)) !== 0 ? 4 : 2;
+    const next = pc + len;
+    switch (op) {
+      case Op.ADDI:
+        if (rd === 32) break;
+        if (rs1 === 0) setConst(rd, imm);
+        else if (imm === 0) out.push(`x32[${2 * rd}] = x32[${2 * rs1}]; x32[${2 * rd + 1}] = x32[${2 * rs1 + 1}];`);
+        else out.push(`{ const s = (x32[${2 * rs1}] >>> 0) + ${imm >>> 0}; x32[${2 * rd + 1}] = (x32[${2 * rs1 + 1}] + ${imm >> 31} + (s > 4294967295 ? 1 : 0)) | 0; x32[${2 * rd}] = s | 0; }`);
+        break;
+      case Op.ADD:
+        if (rd === 32) break;
+        out.push(`{ const s = (${lo(rs1)} >>> 0) + (${lo(rs2)} >>> 0); x32[${2 * rd + 1}] = (${hi(rs1)} + ${hi(rs2)} + (s > 4294967295 ? 1 : 0)) | 0; x32[${2 * rd}] = s | 0; }`);
+        break;
+      case Op.SUB:
+        if (rd === 32) break;
+        out.push(`{ const a = ${lo(rs1)} >>> 0; const c = ${lo(rs2)} >>> 0; x32[${2 * rd + 1}] = (${hi(rs1)} - ${hi(rs2)} - (a < c ? 1 : 0)) | 0; x32[${2 * rd}] = (a - c) | 0; }`);
+        break;
+      case Op.LUI:
+        setConst(rd, imm);
+        break;
+      case Op.AUIPC:
+        setConst(rd, pc + imm);
+        break;
+      case Op.JAL:
+        setConst(rd, next);
+        out.push(taken(k, pc + imm));
+        ended = true;
+        break;
+      case Op.JALR:
+        out.push(`{ const t = ${ea(rs1, imm)};`);
+        setConst(rd, next);
+        out.push(`if (t >= ${TWO53} || t <= -${TWO53}) { ${sync(k, pc)} h.wideJump(${rs1}, ${imm}); }`);
+        out.push(`h.budget = ${spent(k)}; return t - (t & 1 ? 1 : 0); }`);
+        ended = true;
+        break;
+      case Op.BEQ:
+        out.push(`if (${lo(rs1)} === ${lo(rs2)} && ${hi(rs1)} === ${hi(rs2)}) ${taken(k, pc + imm)}`);
+        break;
+      case Op.BNE:
+        out.push(`if (${lo(rs1)} !== ${lo(rs2)} || ${hi(rs1)} !== ${hi(rs2)}) ${taken(k, pc + imm)}`);
+        break;
+      case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: {
+        const u = op === Op.BLTU || op === Op.BGEU ? ' >>> 0' : '';
+        const lt = `(h1 < h2 || (h1 === h2 && (${lo(rs1)} >>> 0) < (${lo(rs2)} >>> 0)))`;
+        out.push(`{ const h1 = ${hi(rs1)}${u}; const h2 = ${hi(rs2)}${u}; if (${op === Op.BLT || op === Op.BLTU ? lt : `!${lt}`}) ${taken(k, pc + imm)} }`);
+        break;
+      }
+      case Op.LD: case Op.LW: case Op.LWU: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU: {
+        const size = accessBytes(op);
+        out.push(`a = ${ea(rs1, imm)}; vpn = Math.floor(a / 4096); t = vpn & 1023;`);
+        out.push(`if (rTag[t] === vpn) o = rOff[t] + (a - vpn * 4096); else { ${sync(k, pc)} o = h.translateSlow(a, 0, ${size}); }`);
+        const slow = `{ ${sync(k, pc)} h.loadSlowPath(${op}, ${rd}, a, o); }`;
+        let fast: string;
+        switch (op) {
+          case Op.LD: fast = `x[${rd}] = ram64[o >>> 3];`; break;
+          case Op.LW: fast = `{ const v = ram32[o >>> 2]; x32[${2 * rd}] = v; x32[${2 * rd + 1}] = v >> 31; }`; break;
+          case Op.LWU: fast = `x32[${2 * rd}] = ram32[o >>> 2]; x32[${2 * rd + 1}] = 0;`; break;
+          case Op.LH: fast = `{ const v = ram16[o >>> 1]; x32[${2 * rd}] = v; x32[${2 * rd + 1}] = v >> 31; }`; break;
+          case Op.LHU: fast = `x32[${2 * rd}] = ramU16[o >>> 1]; x32[${2 * rd + 1}] = 0;`; break;
+          case Op.LB: fast = `{ const v = (ram8[o] << 24) >> 24; x32[${2 * rd}] = v; x32[${2 * rd + 1}] = v >> 31; }`; break;
+          default: fast = `x32[${2 * rd}] = ram8[o]; x32[${2 * rd + 1}] = 0;`; break;
+        }
+        const bad = size === 1 ? 'o < 0' : `o < 0 || (o & ${size - 1}) !== 0`;
+        out.push(`if (${bad}) ${slow} else ${fast}`);
+        break;
+      }
+      case Op.SD: case Op.SW: case Op.SH: case Op.SB: {
+        const size = accessBytes(op);
+        out.push(`a = ${ea(rs1, imm)}; vpn = Math.floor(a / 4096); t = vpn & 1023;`);
+        out.push(`if (wTag[t] === vpn) o = wOff[t] + (a - vpn * 4096); else { ${sync(k, pc)} o = h.translateSlow(a, 1, ${size}); }`);
+        let fast: string;
+        switch (op) {
+          case Op.SD: fast = `ram64[o >>> 3] = x[${rs2}];`; break;
+          case Op.SW: fast = `ram32[o >>> 2] = ${lo(rs2)};`; break;
+          case Op.SH: fast = `ram16[o >>> 1] = ${lo(rs2)};`; break;
+          default: fast = `ram8[o] = ${lo(rs2)};`; break;
+        }
+        const bad = size === 1 ? 'o < 0' : `o < 0 || (o & ${size - 1}) !== 0`;
+        out.push(`if (${bad} || codePages[o >>> 12] !== 0) { ${sync(k, pc)} if (h.storeSlowPath(${op}, ${rs2}, a, o)) { h.pc = ${next}; throw RESTART; } } else ${fast}`);
+        break;
+      }
+      case Op.SLTI: case Op.SLTIU: {
+        if (rd === 32) break;
+        const u = op === Op.SLTIU ? ' >>> 0' : '';
+        out.push(`{ const h1 = ${hi(rs1)}${u}; const ih = ${imm >> 31}${u}; x32[${2 * rd}] = h1 < ih || (h1 === ih && (${lo(rs1)} >>> 0) < ${imm >>> 0}) ? 1 : 0; x32[${2 * rd + 1}] = 0; }`);
+        break;
+      }
+      case Op.XORI: case Op.ORI: case Op.ANDI: {
+        if (rd === 32) break;
+        const o2 = op === Op.XORI ? '^' : op === Op.ORI ? '|' : '&';
+        out.push(`x32[${2 * rd}] = ${lo(rs1)} ${o2} ${imm}; x32[${2 * rd + 1}] = ${hi(rs1)} ${o2} ${imm >> 31};`);
+        break;
+      }
+      case Op.SLLI: case Op.SRLI: case Op.SRAI: {
+        if (rd === 32) break;
+        const s = imm & 63;
+        out.push(`{ const l = ${lo(rs1)}; const u = ${hi(rs1)};`);
+        if (s === 0) out.push(`x32[${2 * rd}] = l; x32[${2 * rd + 1}] = u;`);
+        else if (op === Op.SLLI) {
+          if (s < 32) out.push(`x32[${2 * rd + 1}] = (u << ${s}) | (l >>> ${32 - s}); x32[${2 * rd}] = l << ${s};`);
+          else out.push(`x32[${2 * rd + 1}] = l << ${s - 32}; x32[${2 * rd}] = 0;`);
+        } else if (op === Op.SRLI) {
+          if (s < 32) out.push(`x32[${2 * rd}] = (l >>> ${s}) | (u << ${32 - s}); x32[${2 * rd + 1}] = u >>> ${s};`);
+          else out.push(`x32[${2 * rd}] = u >>> ${s - 32}; x32[${2 * rd + 1}] = 0;`);
+        } else {
+          if (s < 32) out.push(`x32[${2 * rd}] = (l >>> ${s}) | (u << ${32 - s}); x32[${2 * rd + 1}] = u >> ${s};`);
+          else out.push(`x32[${2 * rd}] = u >> ${s - 32}; x32[${2 * rd + 1}] = u >> 31;`);
+        }
+        out.push('}');
+        break;
+      }
+      case Op.SLL:
+        if (rd !== 32) out.push(`x[${rd}] = BigInt.asIntN(64, x[${rs1}] << BigInt(${lo(rs2)} & 63));`);
+        break;
+      case Op.SRL:
+        if (rd !== 32) out.push(`x[${rd}] = BigInt.asIntN(64, BigInt.asUintN(64, x[${rs1}]) >> BigInt(${lo(rs2)} & 63));`);
+        break;
+      case Op.SRA:
+        if (rd !== 32) out.push(`x[${rd}] = x[${rs1}] >> BigInt(${lo(rs2)} & 63);`);
+        break;
+      case Op.SLT: case Op.SLTU: {
+        if (rd === 32) break;
+        const u = op === Op.SLTU ? ' >>> 0' : '';
+        out.push(`{ const h1 = ${hi(rs1)}${u}; const h2 = ${hi(rs2)}${u}; x32[${2 * rd}] = h1 < h2 || (h1 === h2 && (${lo(rs1)} >>> 0) < (${lo(rs2)} >>> 0)) ? 1 : 0; x32[${2 * rd + 1}] = 0; }`);
+        break;
+      }
+      case Op.XOR: case Op.OR: case Op.AND: {
+        if (rd === 32) break;
+        const o2 = op === Op.XOR ? '^' : op === Op.OR ? '|' : '&';
+        out.push(`{ const l = ${lo(rs1)} ${o2} ${lo(rs2)}; x32[${2 * rd + 1}] = ${hi(rs1)} ${o2} ${hi(rs2)}; x32[${2 * rd}] = l; }`);
+        break;
+      }
+      case Op.ADDIW: setW(rd, `(${lo(rs1)} + ${imm}) | 0`); break;
+      case Op.ADDW: setW(rd, `(${lo(rs1)} + ${lo(rs2)}) | 0`); break;
+      case Op.SUBW: setW(rd, `(${lo(rs1)} - ${lo(rs2)}) | 0`); break;
+      case Op.SLLIW: setW(rd, `${lo(rs1)} << ${imm & 31}`); break;
+      case Op.SRLIW: setW(rd, `(${lo(rs1)} >>> ${imm & 31}) | 0`); break;
+      case Op.SRAIW: setW(rd, `${lo(rs1)} >> ${imm & 31}`); break;
+      case Op.SLLW: setW(rd, `${lo(rs1)} << (${lo(rs2)} & 31)`); break;
+      case Op.SRLW: setW(rd, `(${lo(rs1)} >>> (${lo(rs2)} & 31)) | 0`); break;
+      case Op.SRAW: setW(rd, `${lo(rs1)} >> (${lo(rs2)} & 31)`); break;
+      case Op.MUL:
+        if (rd !== 32) out.push(`x[${rd}] = BigInt.asIntN(64, x[${rs1}] * x[${rs2}]);`);
+        break;
+      case Op.MULW: setW(rd, `Math.imul(${lo(rs1)}, ${lo(rs2)})`); break;
+      case Op.FENCE:
+        out.push('Atomics.add(fenceWord, 0, 0);');
+        if (imm === 0x010) out.push(`h.pc = ${next}; h.budget = ${spent(k)}; h.yieldHost();`);
+        break;
+      default:
+        // the hart's own code for everything else; it may trap, jump or change state
+        out.push(`${sync(k, pc)} if (h.execSlow(${w}, ${imm}, ${b}, ${rd}, ${rs1}, ${rs2}, ${len})) { h.refetch = true; return h.pc; }`);
+        if (continues(op)) out.push(`if (h.endChunk) { h.budget = ${spent(k)}; return ${next}; }`);
+        else {
+          out.push(exit(k, String(next)));
+          ended = true;
+        }
+        break;
+    }
+  }
+  if (!ended) {
+    const last = insns[k - 1]!;
+    const next = last.pc + ((last.w & (1 << 28)) !== 0 ? 4 : 2);
+    out.push(next === start && loops ? `B -= ${k}; if (B < ${MAX_BLOCK}) { h.budget = B; return ${start}; }` : exit(k - 1, String(next)));
+  }
+  const body = out.join('\n');
+  const head = 'let a = 0, vpn = 0, t = 0, o = 0;';
+  return loops
+    ? `let B = h.budget; ${head}\nfor (;;) {\n${body}\n}`
+    : `const B = h.budget; ${head}\n${body}`;
+}
+
+/** Compiles a block over `env`'s arrays. */
+export function compileBlock(insns: readonly BlockInsn[], env: BlockEnv): BlockFn {
+  const src = blockSource(insns);
+  const factory = new Function(
+    'x', 'x32', 'ram8', 'ram16', 'ramU16', 'ram32', 'ram64', 'codePages', 'fenceWord', 'RESTART',
+    `'use strict'; return function block(h, rTag, rOff, wTag, wOff) {\n${src}\n};`,
+  ) as (...args: unknown[]) => BlockFn;
+  return factory(env.x, env.x32, env.ram8, env.ram16, env.ramU16, env.ram32, env.ram64, env.codePages, env.fenceWord, env.restart);
+}
