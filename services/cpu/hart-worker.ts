@@ -54,7 +54,7 @@ function run(): void {
     if (debug && performance.now() >= nextDebug) {
       nextDebug = performance.now() + 1000;
       // fs.writeSync: the worker's process.stderr is flushed by its event loop, which never runs
-      writeSync(2, `[hart${data.hartId}] pc=${hart.pc.toString(16)} priv=${hart.priv} instret=${hart.instret} wfi=${hart.wfi} mcause=${hart.mcause.toString(16)} mepc=${hart.mepc.toString(16)} scause=${hart.scause.toString(16)} sepc=${hart.sepc.toString(16)} stval=${hart.stval.toString(16)} mip=${hart.mip().toString(16)} mie=${hart.mie.toString(16)} mstatus=${hart.mstatus.toString(16)} irq=${Atomics.load(ctl, CTL.IRQ).toString(16)}\n`);
+      writeSync(2, `[hart${data.hartId}] pc=${hart.pc.toString(16)} priv=${hart.priv} instret=${hart.instret} wfi=${hart.wfi} mcause=${hart.mcause.toString(16)} mepc=${hart.mepc.toString(16)} scause=${hart.scause.toString(16)} sepc=${hart.sepc.toString(16)} stval=${hart.stval.toString(16)} mip=${hart.mip().toString(16)} mie=${hart.mie.toString(16)} mstatus=${hart.mstatus.toString(16)} irq=${Atomics.load(ctl, CTL.IRQ).toString(16)} blocks=${hart.blocksTranslated}\n`);
     }
     if (Atomics.load(ctl, CTL.REQUEST) !== 0) {
       if (Atomics.load(ctl, CTL.REQUEST) & REQ.RESET) {

@@ -68,7 +68,7 @@ export interface HartEnv {
   codeTrack?: { flags: Uint8Array; gens: Int32Array };
   /**
    * How many times a block entry runs in the interpreter before it is translated to a
-   * JavaScript function (translate.ts); 0 turns the translator off. Default 32.
+   * JavaScript function (translate.ts); 0 turns the translator off. Default 3000: below that, V8's compile time for a block costs more than it saves (measured on the Linux boot).
    */
   jitThreshold?: number;
 }
@@ -95,7 +95,7 @@ class DecodedPage {
   fn = NO_BLOCKS;
   jitBase = NaN;
   /** Block-entry counts by slot; a slot is translated when its count reaches the threshold. */
-  readonly heat = new Uint8Array(2048);
+  readonly heat = new Uint16Array(2048);
 
   clear(): void {
     this.a.fill(0);
@@ -145,9 +145,13 @@ export class Hart {
   private readonly ram64: BigInt64Array;
   private readonly env: HartEnv;
 
-  pc = 0;
+  // Numbers that outgrow V8's small integers (2^30) start as doubles (-0 is not a small
+  // integer): a field that changes representation mid-run gives the Hart a new hidden
+  // class, and every optimized function that touches it, each translated block among
+  // them, is thrown away and compiled again.
+  pc = -0;
   priv = PRIV_M;
-  instret = 0;
+  instret = -0;
   /** Instructions left in the current chunk. */
   budget = 0;
   /** Set by state changes the loop caches (mode, TLB set, WFI): ends the chunk. */
@@ -189,7 +193,7 @@ export class Hart {
   private pmpActive = false;
 
   // LR/SC reservation: physical RAM offset and the value loaded (SC is a compare-and-swap)
-  private resOff = -1;
+  private resOff = -1.5;
   private resVal = 0n;
   private resIsWord = false;
 
@@ -210,18 +214,20 @@ export class Hart {
   private readonly fenceWord = new Int32Array(new SharedArrayBuffer(4));
   /** Counts this hart's invalidations of decoded pages (a block's store checks it). */
   private codeInvalidations = 0;
+  /** Blocks translated so far (TSEMU_DEBUG_HART shows it). */
+  blocksTranslated = 0;
   private readonly scratch64 = new BigInt64Array(1);
   private readonly scratch32 = new Int32Array(this.scratch64.buffer);
   /** The budget the current chunk started with (instret inside a chunk). */
   private chunkStart = 0;
   private fetchVBase = NaN;
-  private fetchPhys = 0;
+  private fetchPhys = -0;
 
   wfi = false;
 
-  /** Block entries before a block is translated (256: never, the translator is off). */
+  /** Block entries before a block is translated (65536: never, the translator is off). */
   private readonly jitHot: number;
-  private readonly noHeat = new Uint8Array(2048);
+  private readonly noHeat = new Uint16Array(2048);
   private readonly blockEnv: BlockEnv;
 
   constructor(env: HartEnv) {
@@ -251,8 +257,8 @@ export class Hart {
     let misa = 2n << 62n;
     for (const c of env.misaLetters ?? 'acdfimsu') misa |= 1n << BigInt(c.charCodeAt(0) - 97);
     this.misa = misa;
-    const hot = env.jitThreshold ?? 32;
-    this.jitHot = hot >= 1 && hot <= 255 ? hot : 256;
+    const hot = env.jitThreshold ?? 3000;
+    this.jitHot = hot >= 1 && hot <= 65535 ? hot : 65536;
     this.blockEnv = {
       x: this.x, x32: this.x32, ram8: this.ram8, ram16: this.ram16, ramU16: this.ramU16, ram32: this.ram32,
       ram64: this.ram64, codePages: this.codePages, fenceWord: this.fenceWord, restart: RESTART,
@@ -372,7 +378,7 @@ export class Hart {
     // the budget lives in a local; slow paths that may trap see it in this.budget
     let budget = this.budget;
     let pfn: (BlockFn | undefined)[] = NO_BLOCKS;
-    let pheat: Uint8Array = this.noHeat;
+    let pheat: Uint16Array = this.noHeat;
     // true where the pc is a block entry (after a jump, a block or a slow path)
     let entry = true;
     const jitHot = this.jitHot;
@@ -926,27 +932,72 @@ export class Hart {
     if (insns.length === 0) return false;
     if (page.fn === NO_BLOCKS) page.fn = new Array<BlockFn | undefined>(2048).fill(undefined);
     page.fn[slot] = compileBlock(insns, this.blockEnv);
+    this.blocksTranslated++;
     return true;
   }
 
-  /** A block's load that is not a plain aligned RAM access (o from translate). */
-  loadSlowPath(op: number, rd: number, va: number, o: number): void {
+  // ---- what translated blocks call (translate.ts BlockHost): b - n is the budget as the
+  // interpreter has it while instruction `pc` runs
+
+  leave(b: number, n: number, pc: number): number {
+    this.budget = b - n;
+    return pc;
+  }
+
+  blockMiss(va: number, acc: number, size: number, pc: number, b: number, n: number): number {
+    this.pc = pc;
+    this.budget = b - n;
+    return this.translateSlow(va, acc, size);
+  }
+
+  /** A load that is not a plain aligned RAM access (o from translate). */
+  blockLoad(op: number, rd: number, va: number, o: number, pc: number, b: number, n: number): void {
+    this.pc = pc;
+    this.budget = b - n;
     if (o < 0) this.mmioLoad(op, rd, -1 - o, va);
     else this.loadMisaligned(op, rd, va);
   }
 
-  /**
-   * A block's store that is not a plain aligned RAM store to a page without code.
-   * Returns true when decoded code was invalidated: the block must stop.
-   */
-  storeSlowPath(op: number, rs2: number, va: number, o: number): boolean {
+  /** A store that is not a plain aligned RAM store to a page without code. */
+  blockStore(op: number, rs2: number, va: number, o: number, pc: number, len: number, b: number, n: number): boolean {
+    this.pc = pc;
+    this.budget = b - n;
     if (o < 0) {
       this.mmioStore(op, rs2, -1 - o, va);
       return false;
     }
     const before = this.codeInvalidations;
     this.storeSlow(op, rs2, va, o);
-    return this.codeInvalidations !== before;
+    if (this.codeInvalidations === before) return false;
+    this.pc = pc + len;
+    return true;
+  }
+
+  blockSlow(w: number, imm: number, bits: number, pc: number, b: number, n: number): boolean {
+    this.pc = pc;
+    this.budget = b - n;
+    const len = (w & (1 << 28)) !== 0 ? 4 : 2;
+    if (this.execSlow(w, imm, bits, (w >>> 10) & 63, (w >>> 16) & 63, (w >>> 22) & 63, len)) {
+      this.refetch = true;
+      return true;
+    }
+    if (this.endChunk) {
+      this.pc = pc + len;
+      return true;
+    }
+    return false;
+  }
+
+  blockWideJump(rs1: number, imm: number, pc: number, b: number, n: number): never {
+    this.pc = pc;
+    this.budget = b - n;
+    this.wideJump(rs1, imm);
+  }
+
+  blockPause(next: number, b: number, n: number): void {
+    this.pc = next;
+    this.budget = b - n;
+    this.yieldHost();
   }
 
   /**

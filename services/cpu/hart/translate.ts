@@ -35,20 +35,42 @@ export interface BlockInsn {
   b: number;
 }
 
-/** What a block calls back into. Implemented by Hart. */
+/**
+ * What a block calls back into (implemented by Hart). Every call out of a block is one
+ * of these, with constant arguments: the cold paths carry no arithmetic or property
+ * access of their own, so V8 optimizes a block without feedback for paths it has not
+ * seen taken yet (each such path would otherwise be a deoptimization and a recompile).
+ * `b, n` are the budget at block entry and the instructions retired with this one.
+ */
 export interface BlockHost {
   pc: number;
-  budget: number;
-  refetch: boolean;
-  endChunk: boolean;
-  translateSlow(va: number, acc: number, size: number): number;
-  loadSlowPath(op: number, rd: number, va: number, o: number): void;
-  /** True when the store invalidated decoded code (the block must not go on). */
-  storeSlowPath(op: number, rs2: number, va: number, o: number): boolean;
-  execSlow(w: number, imm: number, b: number, rd: number, rs1: number, rs2: number, len: number): boolean;
-  wideJump(rs1: number, imm: number): never;
-  yieldHost(): void;
+  /** Sets the budget to b - n and returns `pc`: how a block leaves. */
+  leave(b: number, n: number, pc: number): number;
+  /** TLB miss: translates for a load (acc 0) or store (acc 1); may trap. */
+  blockMiss(va: number, acc: number, size: number, pc: number, b: number, n: number): number;
+  blockLoad(op: number, rd: number, va: number, o: number, pc: number, b: number, n: number): void;
+  /** True when the store invalidated decoded code: h.pc is the next pc, the block must stop. */
+  blockStore(op: number, rs2: number, va: number, o: number, pc: number, len: number, b: number, n: number): boolean;
+  /** Runs an instruction the block does not inline; true when the block must return h.pc. */
+  blockSlow(w: number, imm: number, bits: number, pc: number, b: number, n: number): boolean;
+  blockWideJump(rs1: number, imm: number, pc: number, b: number, n: number): never;
+  blockPause(next: number, b: number, n: number): void;
 }
+
+/**
+ * The calls out of a block, as free functions the block closes over: a block then holds
+ * their targets as constants and needs no property lookup or call feedback for them.
+ */
+const CALLS = {
+  leave: (h: BlockHost, b: number, n: number, pc: number) => h.leave(b, n, pc),
+  blockMiss: (h: BlockHost, va: number, acc: number, size: number, pc: number, b: number, n: number) => h.blockMiss(va, acc, size, pc, b, n),
+  blockLoad: (h: BlockHost, op: number, rd: number, va: number, o: number, pc: number, b: number, n: number) => h.blockLoad(op, rd, va, o, pc, b, n),
+  blockStore: (h: BlockHost, op: number, rs2: number, va: number, o: number, pc: number, len: number, b: number, n: number) =>
+    h.blockStore(op, rs2, va, o, pc, len, b, n),
+  blockSlow: (h: BlockHost, w: number, imm: number, bits: number, pc: number, b: number, n: number) => h.blockSlow(w, imm, bits, pc, b, n),
+  blockWideJump: (h: BlockHost, rs1: number, imm: number, pc: number, b: number, n: number): never => h.blockWideJump(rs1, imm, pc, b, n),
+  blockPause: (h: BlockHost, next: number, b: number, n: number) => h.blockPause(next, b, n),
+};
 
 export type BlockFn = (h: BlockHost, rTag: Float64Array, rOff: Float64Array, wTag: Float64Array, wOff: Float64Array) => number;
 
@@ -122,13 +144,11 @@ export function blockSource(insns: readonly BlockInsn[]): string {
     out.push(`{ const v = ${v}; x32[${2 * rd}] = v; x32[${2 * rd + 1}] = v >> 31; }`);
   };
   // `B` is the budget at entry (or at the top of this loop iteration)
-  const spent = (k: number) => `B - ${k + 1}`;
-  const sync = (k: number, pc: number) => `h.pc = ${pc}; h.budget = ${spent(k)};`;
-  const exit = (k: number, target: string) => `{ h.budget = ${spent(k)}; return ${target}; }`;
+  const exit = (k: number, target: string) => `return leave(h, B, ${k + 1}, ${target});`;
   const taken = (k: number, target: number) => {
     if (target === start && loops) {
       // back to the top: go round again while the budget lasts
-      return `{ B -= ${k + 1}; if (B < ${MAX_BLOCK}) { h.budget = B; return ${start}; } continue; }`;
+      return `{ B -= ${k + 1}; if (B < ${MAX_BLOCK}) return leave(h, B, 0, ${start}); continue; }`;
     }
     return exit(k, String(target));
   };
@@ -173,8 +193,8 @@ export function blockSource(insns: readonly BlockInsn[]): string {
       case Op.JALR:
         out.push(`{ const t = ${ea(rs1, imm)};`);
         setConst(rd, next);
-        out.push(`if (t >= ${TWO53} || t <= -${TWO53}) { ${sync(k, pc)} h.wideJump(${rs1}, ${imm}); }`);
-        out.push(`h.budget = ${spent(k)}; return t - (t & 1 ? 1 : 0); }`);
+        out.push(`if (t >= ${TWO53} || t <= -${TWO53}) blockWideJump(h, ${rs1}, ${imm}, ${pc}, B, ${k + 1});`);
+        out.push(`return leave(h, B, ${k + 1}, t - (t & 1 ? 1 : 0)); }`);
         ended = true;
         break;
       case Op.BEQ:
@@ -192,8 +212,8 @@ export function blockSource(insns: readonly BlockInsn[]): string {
       case Op.LD: case Op.LW: case Op.LWU: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU: {
         const size = accessBytes(op);
         out.push(`a = ${ea(rs1, imm)}; vpn = Math.floor(a / 4096); t = vpn & 1023;`);
-        out.push(`if (rTag[t] === vpn) o = rOff[t] + (a - vpn * 4096); else { ${sync(k, pc)} o = h.translateSlow(a, 0, ${size}); }`);
-        const slow = `{ ${sync(k, pc)} h.loadSlowPath(${op}, ${rd}, a, o); }`;
+        out.push(`o = rTag[t] === vpn ? rOff[t] + (a - vpn * 4096) : blockMiss(h, a, 0, ${size}, ${pc}, B, ${k + 1});`);
+        const slow = `blockLoad(h, ${op}, ${rd}, a, o, ${pc}, B, ${k + 1});`;
         let fast: string;
         switch (op) {
           case Op.LD: fast = `x[${rd}] = ram64[o >>> 3];`; break;
@@ -211,7 +231,7 @@ export function blockSource(insns: readonly BlockInsn[]): string {
       case Op.SD: case Op.SW: case Op.SH: case Op.SB: {
         const size = accessBytes(op);
         out.push(`a = ${ea(rs1, imm)}; vpn = Math.floor(a / 4096); t = vpn & 1023;`);
-        out.push(`if (wTag[t] === vpn) o = wOff[t] + (a - vpn * 4096); else { ${sync(k, pc)} o = h.translateSlow(a, 1, ${size}); }`);
+        out.push(`o = wTag[t] === vpn ? wOff[t] + (a - vpn * 4096) : blockMiss(h, a, 1, ${size}, ${pc}, B, ${k + 1});`);
         let fast: string;
         switch (op) {
           case Op.SD: fast = `ram64[o >>> 3] = x[${rs2}];`; break;
@@ -220,7 +240,7 @@ export function blockSource(insns: readonly BlockInsn[]): string {
           default: fast = `ram8[o] = ${lo(rs2)};`; break;
         }
         const bad = size === 1 ? 'o < 0' : `o < 0 || (o & ${size - 1}) !== 0`;
-        out.push(`if (${bad} || codePages[o >>> 12] !== 0) { ${sync(k, pc)} if (h.storeSlowPath(${op}, ${rs2}, a, o)) { h.pc = ${next}; throw RESTART; } } else ${fast}`);
+        out.push(`if (${bad} || codePages[o >>> 12] !== 0) { if (blockStore(h, ${op}, ${rs2}, a, o, ${pc}, ${len}, B, ${k + 1})) throw RESTART; } else ${fast}`);
         break;
       }
       case Op.SLTI: case Op.SLTIU: {
@@ -289,13 +309,12 @@ export function blockSource(insns: readonly BlockInsn[]): string {
       case Op.MULW: setW(rd, `Math.imul(${lo(rs1)}, ${lo(rs2)})`); break;
       case Op.FENCE:
         out.push('Atomics.add(fenceWord, 0, 0);');
-        if (imm === 0x010) out.push(`h.pc = ${next}; h.budget = ${spent(k)}; h.yieldHost();`);
+        if (imm === 0x010) out.push(`blockPause(h, ${next}, B, ${k + 1});`);
         break;
       default:
         // the hart's own code for everything else; it may trap, jump or change state
-        out.push(`${sync(k, pc)} if (h.execSlow(${w}, ${imm}, ${b}, ${rd}, ${rs1}, ${rs2}, ${len})) { h.refetch = true; return h.pc; }`);
-        if (continues(op)) out.push(`if (h.endChunk) { h.budget = ${spent(k)}; return ${next}; }`);
-        else {
+        out.push(`if (blockSlow(h, ${w}, ${imm}, ${b}, ${pc}, B, ${k + 1})) return h.pc;`);
+        if (!continues(op)) {
           out.push(exit(k, String(next)));
           ended = true;
         }
@@ -305,7 +324,7 @@ export function blockSource(insns: readonly BlockInsn[]): string {
   if (!ended) {
     const last = insns[k - 1]!;
     const next = last.pc + ((last.w & (1 << 28)) !== 0 ? 4 : 2);
-    out.push(next === start && loops ? `B -= ${k}; if (B < ${MAX_BLOCK}) { h.budget = B; return ${start}; }` : exit(k - 1, String(next)));
+    out.push(exit(k - 1, String(next)));
   }
   const body = out.join('\n');
   const head = 'let a = 0, vpn = 0, t = 0, o = 0;';
@@ -319,7 +338,9 @@ export function compileBlock(insns: readonly BlockInsn[], env: BlockEnv): BlockF
   const src = blockSource(insns);
   const factory = new Function(
     'x', 'x32', 'ram8', 'ram16', 'ramU16', 'ram32', 'ram64', 'codePages', 'fenceWord', 'RESTART',
+    'leave', 'blockMiss', 'blockLoad', 'blockStore', 'blockSlow', 'blockWideJump', 'blockPause',
     `'use strict'; return function block(h, rTag, rOff, wTag, wOff) {\n${src}\n};`,
   ) as (...args: unknown[]) => BlockFn;
-  return factory(env.x, env.x32, env.ram8, env.ram16, env.ramU16, env.ram32, env.ram64, env.codePages, env.fenceWord, env.restart);
+  return factory(env.x, env.x32, env.ram8, env.ram16, env.ramU16, env.ram32, env.ram64, env.codePages, env.fenceWord, env.restart,
+    CALLS.leave, CALLS.blockMiss, CALLS.blockLoad, CALLS.blockStore, CALLS.blockSlow, CALLS.blockWideJump, CALLS.blockPause);
 }
