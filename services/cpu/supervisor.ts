@@ -115,6 +115,7 @@ export class Supervisor extends EventEmitter {
       throw e;
     }
     log.info(`service ${name} started, pid ${child.pid}, ${address}`);
+    this.emit('service-start', name, address);
     return handle;
   }
 
@@ -126,6 +127,7 @@ export class Supervisor extends EventEmitter {
     const handle: ServiceHandle = { name, address };
     this.services.set(name, handle);
     log.info(`service ${name} attached at ${address}`);
+    this.emit('service-start', name, address);
     return handle;
   }
 
