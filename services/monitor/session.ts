@@ -91,10 +91,14 @@ interface Request {
   hasId: boolean;
   execute: string;
   args: Record<string, Json>;
+  /** exec-oob instead of execute. */
+  oob: boolean;
 }
 
 export class QmpSession extends Session {
   private negotiated = false;
+  /** Out-of-band execution was enabled at negotiation. */
+  private oob = false;
   private authenticated: boolean;
   private readonly splitter = new JsonSplitter(DEFAULT_LIMITS);
   private readonly queue: (Request | { reply: string })[] = [];
@@ -121,7 +125,7 @@ export class QmpSession extends Session {
 
   start(): void {
     this.opts.link.on('event', this.onEvent);
-    this.send(`${toJson({ QMP: { version: versionInfo(), capabilities: [] } })}\r\n`);
+    this.send(`${toJson({ QMP: { version: versionInfo(), capabilities: ['oob'] } })}\r\n`);
   }
 
   override close(): void {
@@ -191,14 +195,16 @@ export class QmpSession extends Session {
     const id = v.id;
     const fail = (desc: string) => ({ reply: this.error(id, hasId, 'GenericError', desc) });
     for (const [k, x] of Object.entries(v)) {
-      if (k === 'execute') {
-        if (typeof x !== 'string') return fail("QMP input member 'execute' must be a string");
+      if (k === 'execute' || (k === 'exec-oob' && this.oob)) {
+        if (typeof x !== 'string') return fail(`QMP input member '${k}' must be a string`);
       } else if (k === 'arguments') {
         if (typeof x !== 'object' || x === null || Array.isArray(x)) return fail("QMP input member 'arguments' must be an object");
       } else if (k !== 'id') return fail(`QMP input member '${k}' is unexpected`);
     }
-    if (!('execute' in v)) return fail("QMP input lacks member 'execute'");
-    return { id, hasId, execute: v.execute as string, args: (v.arguments ?? {}) as Record<string, Json> };
+    const oob = 'exec-oob' in v;
+    if (oob && 'execute' in v) return fail("QMP input must not have both 'execute' and 'exec-oob'");
+    if (!oob && !('execute' in v)) return fail("QMP input lacks member 'execute'");
+    return { id, hasId, execute: (oob ? v['exec-oob'] : v.execute) as string, args: (v.arguments ?? {}) as Record<string, Json>, oob };
   }
 
   private enqueue(r: Request | { reply: string }): void {
@@ -256,14 +262,16 @@ export class QmpSession extends Session {
       } catch (e) {
         return err('GenericError', (e as Error).message);
       }
-      const enable = (r.args.enable as string[] | undefined) ?? [];
-      if (enable.length) return err('GenericError', `Capability '${enable[0]}' not available`);
+      // 'oob' is the only capability (the schema checked the names); no command of ours
+      // runs out of band, so every exec-oob is refused by name
+      this.oob = ((r.args.enable as string[] | undefined) ?? []).includes('oob');
       this.negotiated = true;
       return ok({});
     }
     if (r.execute === 'qmp_capabilities') return err('CommandNotFound', 'Capabilities negotiation is already complete, command ignored');
     const def = COMMANDS[r.execute];
     if (!def) return err('CommandNotFound', `The command ${r.execute} has not been found`);
+    if (r.oob) return err('GenericError', `The command ${r.execute} does not support OOB`);
     try {
       checkMembers(def.args ?? {}, r.args);
       const ret = await runCommand(this.ctx, r.execute, r.args);
