@@ -12,6 +12,7 @@ const FABI = ['ft0', 'ft1', 'ft2', 'ft3', 'ft4', 'ft5', 'ft6', 'ft7', 'fs0', 'fs
 
 const HELP: [string, string][] = [
   ['cont|c', 'resume emulation'],
+  ['cpu index', 'set the default CPU'],
   ['help|? [cmd]', 'show the help'],
   ['info [subcommand]', 'show various information about the system state'],
   ['quit|q', 'quit the emulator'],
@@ -94,6 +95,13 @@ export class Hmp {
         this.quitRequested = true;
         await this.link.control('quit', 'host-qmp-quit');
         return '';
+      case 'cpu': {
+        const s = await this.link.status();
+        const n = Number(rest[0]);
+        if (rest[0] === undefined || !Number.isInteger(n) || n < 0 || n >= s.harts) return 'invalid CPU index\r\n';
+        this.cpu = n;
+        return '';
+      }
       case 'x':
       case 'xp':
         return this.dump(cmd === 'xp', line.trim().slice(cmd.length).trim());

@@ -13,11 +13,18 @@ import { ServiceError, unary } from '../common/devices.js';
 import { runService, type ServiceDefinition } from '../common/service-runtime.js';
 import { MachineLink } from './machine-link.js';
 import { AuthLimiter, openEndpoint, parseEndpoint, type RunningEndpoint } from './endpoints.js';
+import { logger } from '../common/log.js';
+
+const log = logger('monitor');
 
 export const monitorService: ServiceDefinition = {
   name: 'monitor',
   summary: 'The monitor service: QMP and HMP for operators, over TCP, unix sockets and WebSocket.',
   async start(server) {
+    // One client's input must never take every client's monitor down: a bug that escapes
+    // a handler is logged, and the service goes on.
+    process.on('uncaughtException', (e) => log.error('monitor: uncaught exception (ignored)', e));
+    process.on('unhandledRejection', (e) => log.error('monitor: unhandled rejection (ignored)', e));
     const endpoints: RunningEndpoint[] = [];
     const limiter = new AuthLimiter();
     let link: MachineLink | undefined;

@@ -143,7 +143,12 @@ export function handshake(sock: Duplex, check: (u: Upgrade) => string | undefine
       }
       if (!up) return;
       sock.off('data', onData);
-      const refused = check(up);
+      let refused: string | undefined;
+      try {
+        refused = check(up);
+      } catch {
+        refused = '400 Bad Request';
+      }
       if (refused) {
         sock.end(`HTTP/1.1 ${refused}\r\nConnection: close\r\n\r\n`);
         reject(new Error(refused));

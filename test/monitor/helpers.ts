@@ -13,7 +13,7 @@ import { binPath, sleep } from '../helpers/procs.js';
 import { QmpClient } from '../../services/monitor/qmp-client.js';
 
 /** Builds test/monitor/NAME.S into an ELF linked at 0x80000000; returns its path. */
-export function buildGuest(name: 'idle' | 'clock'): string {
+export function buildGuest(name: 'idle' | 'clock' | 'poweroff'): string {
   const src = join(REPO_ROOT, 'test/monitor', `${name}.S`);
   const hash = createHash('sha256').update(readFileSync(src)).digest('hex').slice(0, 12);
   const out = join(BUILD_DIR, `monitor-${name}-${hash}.elf`);
