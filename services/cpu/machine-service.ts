@@ -58,7 +58,8 @@ class EventHub {
   private readonly streams = new Set<grpcNs.ServerWritableStream<unknown, MachineEvent>>();
 
   emit(event: string, data?: Record<string, unknown>): void {
-    const now = Date.now() * 1000 + Math.floor((performance.now() % 1) * 1000);
+    // wall-clock microseconds, as QEMU's g_get_real_time()
+    const now = Math.floor((performance.timeOrigin + performance.now()) * 1000);
     const ev: MachineEvent = {
       seq: ++this.seq,
       event,

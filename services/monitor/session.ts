@@ -35,6 +35,8 @@ export interface Transport {
 
 /** Requests queued per client before we stop reading it (QEMU's QMP_REQ_QUEUE_LEN_MAX). */
 const QUEUE_MAX = 8;
+/** How long a client of an endpoint with a secret has to give it. */
+const AUTH_TIMEOUT_MS = 30000;
 /** Replies a client may leave unread before it is dropped. */
 const MAX_UNREAD = 16 << 20;
 
@@ -60,6 +62,18 @@ export abstract class Session {
   }
 
   abstract start(): void;
+  protected abstract isAuthenticated(): boolean;
+
+  /** A client that must give a secret and does not within AUTH_TIMEOUT_MS is dropped. */
+  protected authDeadline(): void {
+    if (!this.opts.secret) return;
+    setTimeout(() => {
+      if (!this.closed && !this.isAuthenticated()) {
+        log.warn(`monitor client ${this.t.peer} did not authenticate in time: dropped`);
+        this.close();
+      }
+    }, AUTH_TIMEOUT_MS).unref();
+  }
   /** Resolves when no request of this client is in flight. */
   abstract idle(): Promise<void>;
   abstract input(chunk: Buffer | string): void;
@@ -116,6 +130,10 @@ export class QmpSession extends Session {
     this.authenticated = !opts.secret;
   }
 
+  protected isAuthenticated(): boolean {
+    return this.authenticated;
+  }
+
   private idleWaiters: (() => void)[] = [];
 
   idle(): Promise<void> {
@@ -124,6 +142,7 @@ export class QmpSession extends Session {
   }
 
   start(): void {
+    this.authDeadline();
     this.opts.link.on('event', this.onEvent);
     this.send(`${toJson({ QMP: { version: versionInfo(), capabilities: ['oob'] } })}\r\n`);
   }
@@ -303,11 +322,16 @@ export class HmpSession extends Session {
     this.authenticated = !opts.secret;
   }
 
+  protected isAuthenticated(): boolean {
+    return this.authenticated;
+  }
+
   idle(): Promise<void> {
     return this.busy;
   }
 
   start(): void {
+    this.authDeadline();
     if (!this.authenticated) {
       this.send('Password: ');
       return;

@@ -254,7 +254,8 @@ export class VirtMachine implements MachineControl {
     return () => this.listeners.delete(listener);
   }
 
-  private emit(event: string, data?: Record<string, unknown>): void {
+  /** Tells the monitor's clients: the board's STOP, RESUME..., a device frontend's BLOCK_IO_ERROR. */
+  emit(event: string, data?: Record<string, unknown>): void {
     for (const l of this.listeners) l(event, data);
   }
 
