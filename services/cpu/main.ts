@@ -202,7 +202,7 @@ export async function main(argv: string[]): Promise<void> {
 
   let supervisor: Supervisor;
   try {
-    supervisor = new Supervisor({ name, runtimeDir: last(args, 'runtime-dir') });
+    supervisor = new Supervisor({ name, runtimeDir: last(args, 'runtime-dir'), restart: ['block', 'display', 'net'] });
   } catch (e) {
     fail(`cannot make the runtime directory: ${(e as Error).message}`);
   }

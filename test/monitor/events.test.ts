@@ -11,7 +11,7 @@ import { buildGuest, exited, waitSocket } from './helpers.js';
 import { QmpClient } from '../../services/monitor/qmp-client.js';
 import { JsonSplitter, parseJson, toJson } from '../../services/monitor/json.js';
 
-test('a device service that dies is reported to QMP clients as SERVICE_DOWN', async (t) => {
+test('a device service that dies is reported to QMP clients as SERVICE_DOWN, and SERVICE_UP when it is back', async (t) => {
   t.timeout(60000);
   const dir = tempDir(t, 'tsemu-events-');
   const qmpPath = join(dir, 'qmp.sock');
@@ -38,6 +38,10 @@ test('a device service that dies is reported to QMP clients as SERVICE_DOWN', as
   t.like(ev, { data: { service: 'net', reason: 'SIGKILL' } });
   t.is(typeof ev.timestamp.seconds, 'number');
   t.is(typeof ev.timestamp.microseconds, 'number');
+  // the supervisor starts it again, and says so
+  const up = await qmp.event('SERVICE_UP', 20000, true);
+  t.like(up, { data: { service: 'net' } });
+  t.true(up.timestamp.seconds * 1e6 + up.timestamp.microseconds > ev.timestamp.seconds * 1e6 + ev.timestamp.microseconds);
   await qmp.execute('quit');
   t.is(await exited(child), 0);
 });
