@@ -20,6 +20,13 @@ const log = logger('monitor');
 export const monitorService: ServiceDefinition = {
   name: 'monitor',
   summary: 'The monitor service: QMP and HMP for operators, over TCP, unix sockets and WebSocket.',
+  usage: `
+The machine starts it for -qmp and -monitor, attaches it (Monitor.Attach with
+props.address = the machine's gRPC address) and opens each endpoint (Monitor.Listen:
+kind qmp or hmp, address as -qmp takes it: unix:PATH,server=on,wait=off or
+tcp:HOST:PORT,server=on,wait=off, with websocket=on, tls-cert=, tls-key=, secret-file=,
+insecure=on).
+`,
   async start(server) {
     // One client's input must never take every client's monitor down: a bug that escapes
     // a handler is logged, and the service goes on.

@@ -205,3 +205,46 @@ test('TLS and a secret: nothing before authenticate; a wrong secret is logged, r
   await c3.execute('quit');
   t.is(await exited(vm.child), 0);
 });
+
+test('a secret on loopback endpoints too: HMP asks for it, WebSocket takes ?token=', async (t) => {
+  t.timeout(60000);
+  const dir = tempDir(t, 'tsemu-secret-');
+  const secretFile = join(dir, 'secret');
+  writeFileSync(secretFile, 's3cret\n', { mode: 0o600 });
+  const [hport, wport] = [await freePort(), await freePort()];
+  const elf = buildGuest('idle');
+  const child = spawn(process.execPath, [binPath('tsemu'), '-M', 'virt', '-bios', 'none', '-kernel', elf, '-m', '64M', '-display', 'none', '-serial', 'null', '-S',
+    '-monitor', `tcp:127.0.0.1:${hport},server=on,wait=off,secret-file=${secretFile}`,
+    '-qmp', `tcp:127.0.0.1:${wport},server=on,wait=off,websocket=on,secret-file=${secretFile}`], { stdio: 'ignore' });
+  t.teardown(() => child.kill('SIGKILL'));
+  await waitPort(hport);
+  await waitPort(wport);
+
+  const hmp = createConnection(hport, '127.0.0.1');
+  t.teardown(() => hmp.destroy());
+  let text = '';
+  hmp.on('data', (d) => (text += d.toString()));
+  const until = async (re: RegExp) => {
+    for (let i = 0; i < 200 && !re.test(text); i++) await sleep(25);
+    t.regex(text, re);
+  };
+  await until(/^Password: $/);
+  hmp.write('s3cret\r');
+  await until(/monitor - type 'help' for more information\r\n\(qemu\) $/);
+  t.false(text.includes('s3cret'), 'the secret is not echoed');
+  hmp.write('info status\r');
+  await until(/VM status: paused \(prelaunch\)\r\n\(qemu\) $/);
+
+  const bad = await wsConnect(wport, '/?token=wrong');
+  for (let i = 0; i < 100 && !bad.head(); i++) await sleep(20);
+  t.regex(bad.head(), /^HTTP\/1\.1 401/);
+  bad.s.destroy();
+  await sleep(1100); // the failure made this address wait
+  const ws = await wsConnect(wport, '/?token=s3cret');
+  t.teardown(() => ws.s.destroy());
+  await ws.next(0);
+  ws.send('{"execute": "qmp_capabilities"}');
+  t.deepEqual(await ws.next(1), { return: {} });
+  ws.send('{"execute": "quit"}');
+  t.is(await exited(child), 0);
+});
