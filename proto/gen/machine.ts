@@ -82,7 +82,8 @@ export interface StepRequest {
  * translated by the hart's MMU state (satp) as the hart itself would in S/U mode.
  */
 export interface MemoryRequest {
-  addr: number;
+  /** "0x..." (or decimal): exact 64-bit addresses in any client */
+  addr: string;
   /** at most 1 MiB per call */
   size: number;
   physical: boolean;
@@ -796,13 +797,13 @@ export const StepRequest: MessageFns<StepRequest> = {
 };
 
 function createBaseMemoryRequest(): MemoryRequest {
-  return { addr: 0, size: 0, physical: false, hart: 0 };
+  return { addr: "", size: 0, physical: false, hart: 0 };
 }
 
 export const MemoryRequest: MessageFns<MemoryRequest> = {
   encode(message: MemoryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.addr !== 0) {
-      writer.uint32(8).uint64(message.addr);
+    if (message.addr !== "") {
+      writer.uint32(10).string(message.addr);
     }
     if (message.size !== 0) {
       writer.uint32(16).uint32(message.size);
@@ -830,11 +831,11 @@ export const MemoryRequest: MessageFns<MemoryRequest> = {
         const tag = reader.uint32();
         switch (tag >>> 3) {
           case 1: {
-            if (tag !== 8) {
+            if (tag !== 10) {
               break;
             }
 
-            message.addr = longToNumber(reader.uint64());
+            message.addr = reader.string();
             continue;
           }
           case 2: {
@@ -875,7 +876,7 @@ export const MemoryRequest: MessageFns<MemoryRequest> = {
 
   fromJSON(object: any): MemoryRequest {
     return {
-      addr: isSet(object.addr) ? globalThis.Number(object.addr) : 0,
+      addr: isSet(object.addr) ? globalThis.String(object.addr) : "",
       size: isSet(object.size) ? globalThis.Number(object.size) : 0,
       physical: isSet(object.physical) ? globalThis.Boolean(object.physical) : false,
       hart: isSet(object.hart) ? globalThis.Number(object.hart) : 0,
@@ -884,8 +885,8 @@ export const MemoryRequest: MessageFns<MemoryRequest> = {
 
   toJSON(message: MemoryRequest): unknown {
     const obj: any = {};
-    if (message.addr !== 0) {
-      obj.addr = Math.round(message.addr);
+    if (message.addr !== "") {
+      obj.addr = message.addr;
     }
     if (message.size !== 0) {
       obj.size = Math.round(message.size);
@@ -904,7 +905,7 @@ export const MemoryRequest: MessageFns<MemoryRequest> = {
   },
   fromPartial(object: DeepPartial<MemoryRequest>): MemoryRequest {
     const message = createBaseMemoryRequest();
-    message.addr = object.addr ?? 0;
+    message.addr = object.addr ?? "";
     message.size = object.size ?? 0;
     message.physical = object.physical ?? false;
     message.hart = object.hart ?? 0;

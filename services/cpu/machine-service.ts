@@ -90,7 +90,7 @@ const MAX_READ = 1 << 20;
  * turns translation on and the hart is below M-mode, else physical. Stops at the first
  * byte that cannot be read.
  */
-export function readGuest(machine: MachineControl, hart: number, addr: number, size: number, physical: boolean): Uint8Array {
+export function readGuest(machine: MachineControl, hart: number, addr: bigint, size: number, physical: boolean): Uint8Array {
   const out = new Uint8Array(size);
   let done = 0;
   const regs = physical ? undefined : machine.registers(hart);
@@ -98,7 +98,11 @@ export function readGuest(machine: MachineControl, hart: number, addr: number, s
   const mode = Number(satp >> 60n);
   const levels = mode === 8 ? 3 : mode === 9 ? 4 : mode === 10 ? 5 : 0;
   const translate = (va: bigint): number | undefined => {
-    if (!levels || regs!.priv === 3) return Number(va);
+    if (!levels || regs!.priv === 3) return va < 2n ** 53n ? Number(va) : undefined;
+    // the bits above the VA's top must copy it (Sv39: 63..39 equal bit 38)
+    const top = BigInt(12 + 9 * levels - 1);
+    const high = va >> top;
+    if (high !== 0n && high !== (1n << (64n - top)) - 1n) return undefined;
     let table = (satp & ((1n << 44n) - 1n)) << 12n;
     for (let level = levels - 1; level >= 0; level--) {
       const vpn = (va >> BigInt(12 + 9 * level)) & 0x1ffn;
@@ -116,7 +120,7 @@ export function readGuest(machine: MachineControl, hart: number, addr: number, s
     return undefined;
   };
   while (done < size) {
-    const va = BigInt(addr) + BigInt(done);
+    const va = BigInt.asUintN(64, addr + BigInt(done));
     const chunk = Math.min(size - done, 4096 - Number(va & 0xfffn));
     const pa = translate(va);
     const bytes = pa === undefined ? undefined : machine.readPhysical(pa, chunk);
@@ -248,10 +252,16 @@ export async function serveMachine(
           hub.emit('POWERDOWN');
           return status();
         }),
-        readMemory: unary(async (req: { addr: number; size: number; physical: boolean; hart: number }): Promise<MemoryReply> => {
+        readMemory: unary(async (req: { addr: string; size: number; physical: boolean; hart: number }): Promise<MemoryReply> => {
+          let addr: bigint;
+          try {
+            addr = BigInt.asUintN(64, BigInt(req.addr));
+          } catch {
+            throw new ServiceError(grpcNs.status.INVALID_ARGUMENT, `bad address '${req.addr}'`);
+          }
           if (req.hart >= machine.harts) throw new ServiceError(grpcNs.status.INVALID_ARGUMENT, `no hart ${req.hart}`);
           if (req.size > MAX_READ) throw new ServiceError(grpcNs.status.INVALID_ARGUMENT, `at most ${MAX_READ} bytes at a time`);
-          return { data: Buffer.from(readGuest(machine, req.hart, req.addr, req.size, req.physical)) };
+          return { data: Buffer.from(readGuest(machine, req.hart, addr, req.size, req.physical)) };
         }),
         queryCpus: unary(
           async (): Promise<CpusReply> => ({

@@ -43,7 +43,7 @@ async function saveMemory(ctx: CommandContext, args: Args, physical: boolean): P
   const cpus = await ctx.link.status();
   if (hart < 0 || hart >= cpus.harts) throw new QmpError('GenericError', "Parameter 'cpu-index' expects a CPU number");
   const addrU = BigInt.asUintN(64, addr);
-  if (size < 0n || addrU + size > 2n ** 64n || addrU > 2n ** 53n) {
+  if (size < 0n || addrU + size > 2n ** 64n) {
     throw new QmpError('GenericError', `Invalid addr 0x${addrU.toString(16)}/size ${size} specified`);
   }
   const filename = args.filename as string;
@@ -59,7 +59,7 @@ async function saveMemory(ctx: CommandContext, args: Args, physical: boolean): P
     let done = 0n;
     while (done < size) {
       const n = Number(size - done > 1n << 20n ? 1n << 20n : size - done);
-      const data = await ctx.link.readMemory(Number(addrU + done), n, physical, hart);
+      const data = await ctx.link.readMemory(addrU + done, n, physical, hart);
       // QEMU writes what it cannot read as zeros (cpu_physical_memory_read of unassigned memory)
       const block = new Uint8Array(n);
       block.set(data);

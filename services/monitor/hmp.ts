@@ -217,7 +217,7 @@ export class Hmp {
     this.fmt = { count: 1, format: f.format, size: f.size };
     if (f.format === 'i') return 'tsemu cannot disassemble: use /x\r\n';
     const total = Math.min(f.count * f.size, 1 << 20);
-    const data = addr + BigInt(total) <= 2n ** 53n ? await this.link.readMemory(Number(addr), total, physical, this.cpu) : new Uint8Array(0);
+    const data = await this.link.readMemory(addr, total, physical, this.cpu);
     const lineSize = f.size === 1 ? 8 : 16;
     const digits =
       f.format === 'x' ? (f.size * 8 + 3) >> 2 : f.format === 'o' ? Math.floor((f.size * 8 + 2) / 3) : Math.floor((f.size * 8 * 10 + 32) / 33);

@@ -109,12 +109,14 @@ export class MachineLink extends EventEmitter {
     return call(this.client, this.client.info, { topic });
   }
 
-  async readMemory(addr: number, size: number, physical: boolean, hart = 0): Promise<Uint8Array> {
+  /** Guest memory from `addr` (any 64-bit address); fewer bytes where it cannot be read. */
+  async readMemory(addr: bigint, size: number, physical: boolean, hart = 0): Promise<Uint8Array> {
     const out = new Uint8Array(size);
     let done = 0;
     while (done < size) {
       const n = Math.min(size - done, 1 << 20);
-      const r: MemoryReply = await call(this.client, this.client.readMemory, { addr: addr + done, size: n, physical, hart });
+      const at = `0x${BigInt.asUintN(64, addr + BigInt(done)).toString(16)}`;
+      const r: MemoryReply = await call(this.client, this.client.readMemory, { addr: at, size: n, physical, hart });
       out.set(r.data, done);
       done += r.data.length;
       if (r.data.length < n) break;

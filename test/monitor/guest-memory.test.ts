@@ -33,15 +33,26 @@ test('Sv39: 4 KiB pages, a 2 MiB megapage, a hole; M-mode and satp=0 read physic
   pte(RAM + 0x2000 + 1 * 8, RAM, true); // VA 0x40200000: a 2 MiB megapage at RAM
   ram.set([1, 2, 3, 4], 0x10ffe);
   ram.set([5, 6], 0x20000);
-  t.deepEqual([...readGuest(m, 0, 0x40000ffe, 4, false)], [1, 2, 5, 6], 'across two pages mapped apart');
-  t.deepEqual([...readGuest(m, 0, 0x40210ffe, 2, false)], [1, 2], 'inside the megapage');
-  t.deepEqual([...readGuest(m, 0, 0x40001ffe, 4, false)], [0, 0], 'stops where the mapping ends');
-  t.deepEqual([...readGuest(m, 0, 0x80010ffe, 2, true)], [1, 2], 'xp reads physically');
+  t.deepEqual([...readGuest(m, 0, 0x40000ffen, 4, false)], [1, 2, 5, 6], 'across two pages mapped apart');
+  t.deepEqual([...readGuest(m, 0, 0x40210ffen, 2, false)], [1, 2], 'inside the megapage');
+  t.deepEqual([...readGuest(m, 0, 0x40001ffen, 4, false)], [0, 0], 'stops where the mapping ends');
+  t.deepEqual([...readGuest(m, 0, 0x80010ffen, 2, true)], [1, 2], 'xp reads physically');
 
   const mmode = machine((8n << 60n) | BigInt((root >>> 12) & 0xfffff), 3);
   mmode.ram.set([9], 0x10000);
-  t.deepEqual([...readGuest(mmode.m, 0, 0x80010000, 1, false)], [9], 'M-mode does not translate');
+  t.deepEqual([...readGuest(mmode.m, 0, 0x80010000n, 1, false)], [9], 'M-mode does not translate');
   const bare = machine(0n, 1);
   bare.ram.set([7], 0x10000);
-  t.deepEqual([...readGuest(bare.m, 0, 0x80010000, 1, false)], [7], 'satp off does not translate');
+  t.deepEqual([...readGuest(bare.m, 0, 0x80010000n, 1, false)], [7], 'satp off does not translate');
+});
+
+test('Sv48: a kernel address (a 1 GiB page at the top) reads exactly; a non-canonical one does not', (t) => {
+  const root = RAM + 0x1000;
+  const { m, ram, pte } = machine((9n << 60n) | BigInt((root >>> 12) & 0xfffff), 1);
+  // VA 0xffffffff80000000: level 3 index 0x1ff -> table at +0x2000, level 2 index 0x1fe: a gigapage at RAM
+  pte(root + 0x1ff * 8, RAM + 0x2000, false);
+  pte(RAM + 0x2000 + 0x1fe * 8, RAM, true);
+  ram.set([1, 2], 0x10ffe);
+  t.deepEqual([...readGuest(m, 0, 0xffffffff80010ffen, 2, false)], [1, 2]);
+  t.deepEqual([...readGuest(m, 0, 0x0000ffff80010ffen, 2, false)], [], 'bits 63..48 must copy bit 47');
 });

@@ -38,7 +38,7 @@ test('stop pauses the harts and the guest clock; cont resumes; info registers sh
   t.true(pc >= 0x80000000n && pc < 0x80000040n, `pc ${pc.toString(16)}`);
   t.regex(cpu0, /x6\/t1 {4}0000000080001000/);
   const t2reg = BigInt(`0x${/x7\/t2 {4}([0-9a-f]{16})/.exec(cpu0)![1]}`);
-  t.true(t2reg >= t1 && t2reg - t1 < BigInt(TIMEBASE_HZ), 't2 holds the time the guest stored');
+  t.true(t2reg >= t1 && t2reg - t1 < BigInt(TIMEBASE_HZ), `t2 holds the time the guest stored (t2 ${t2reg}, stored ${t1})`);
   t.regex(regs1, /CPU#1\r\n V {6}= {3}0\r\n pc {7}000000008000/);
 
   await qmp.execute('cont');

@@ -299,7 +299,6 @@ export class VirtMachine implements MachineControl {
   }
 
   private pause(): void {
-    this.state.pauseClock();
     for (const v of this.views) {
       Atomics.or(v.ctl, CTL.REQUEST, REQ.PAUSE);
       Atomics.add(v.ctl, CTL.WAKE, 1);
@@ -313,6 +312,9 @@ export class VirtMachine implements MachineControl {
         wait(v.ctl, CTL.STATE_SEQ, seq, 10);
       }
     }
+    // The clock stops once no hart runs: a hart still on its way to the pause must not
+    // read a frozen time older than one it has already read (time never goes back).
+    this.state.pauseClock();
     this.rs = 'paused';
   }
 
