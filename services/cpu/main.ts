@@ -174,9 +174,11 @@ export async function main(argv: string[]): Promise<void> {
   }
   // Ctrl-A C and -monitor stdio reach HMP through the monitor service, started on first use
   let monitorReady: Promise<void> | undefined;
+  let consoleMonitorReady: Promise<void> | undefined;
   const consoleHmp = () => join(supervisor.runtimeDir, 'hmp-console.sock');
   const ensureMonitor = (): Promise<void> =>
-    (monitorReady ??= (async () => {
+    (consoleMonitorReady ??= (async () => {
+      await monitorReady;
       if (!supervisor.get('monitor')) await supervisor.start('monitor');
       await setUpMonitor(supervisor, [{ kind: 'hmp', address: `unix:${consoleHmp()},server=on,wait=off` }]);
     })());

@@ -60,8 +60,14 @@ insecure=on).
       attach: unary(async (spec: DeviceSpec) => {
         const address = spec.props['address'];
         if (!address) throw new ServiceError(grpc.status.INVALID_ARGUMENT, "Attach needs props.address: the machine's gRPC address");
-        link?.close();
-        link = new MachineLink(address);
+        // the same machine again (Ctrl-A C after -qmp): keep the link the clients use
+        if (link?.address !== address) {
+          if (link && endpoints.length) {
+            throw new ServiceError(grpc.status.FAILED_PRECONDITION, `the monitor serves the machine at ${link.address} already`);
+          }
+          link?.close();
+          link = new MachineLink(address);
+        }
         return { device: { id: spec.id || 'machine', driver: spec.driver || 'machine', props: { address }, state: 'running' } };
       }),
     });

@@ -8,6 +8,7 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { binPath, tempDir } from '../helpers/procs.js';
 import { buildGuest, exited, waitSocket } from './helpers.js';
+import { QmpClient } from '../../services/monitor/qmp-client.js';
 
 /** Collects a stream's text; `until` resolves when it contains a pattern. */
 function collector(stream: NodeJS.ReadableStream) {
@@ -114,4 +115,28 @@ test('Ctrl-A C switches the -nographic console to the monitor and back; -monitor
   await out2.until(/VM status: running\r\n\(qemu\) $/, m);
   child2.stdin.write('quit\r');
   t.is(await exited(child2), 0);
+});
+
+test('Ctrl-A C next to -qmp: one monitor serves both, QMP clients see what HMP does', async (t) => {
+  t.timeout(60000);
+  const dir = tempDir(t, 'tsemu-hmp-qmp-');
+  const qmpPath = join(dir, 'qmp.sock');
+  const child = spawn(process.execPath, [binPath('tsemu'), ...args(buildGuest('idle')), '-nographic', '-qmp', `unix:${qmpPath},server=on,wait=off`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  await waitSocket(qmpPath, child);
+  const qmp = await QmpClient.connect(`unix:${qmpPath}`);
+  t.teardown(() => qmp.close());
+  await qmp.negotiate();
+  const out = collector(child.stdout);
+  child.stdin.write('\x01c');
+  await out.until(/\(qemu\) $/);
+  child.stdin.write('stop\r');
+  await qmp.event('STOP', 10000, true);
+  t.like(await qmp.execute('query-status'), { status: 'paused' });
+  await qmp.execute('cont');
+  const m = out.mark();
+  child.stdin.write('info status\r');
+  await out.until(/VM status: running\r\n\(qemu\) $/, m);
+  await qmp.execute('quit');
+  t.is(await exited(child), 0);
 });
