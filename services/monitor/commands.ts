@@ -139,7 +139,7 @@ export async function runCommand(ctx: CommandContext, name: string, args: Args):
       if (cpu !== undefined) {
         const s = await link.status();
         const n = asNumber(cpu);
-        if (n < 0 || n >= s.harts) throw new QmpError('GenericError', `CPU ${n} is not available`);
+        if (n < 0 || n >= s.harts) throw new QmpError('GenericError', "Parameter 'cpu-index' expects a CPU number");
         const saved = ctx.hmp.cpu;
         ctx.hmp.cpu = n;
         try {

@@ -221,7 +221,7 @@ export class QmpSession extends Session {
       } else if (k !== 'id') return fail(`QMP input member '${k}' is unexpected`);
     }
     const oob = 'exec-oob' in v;
-    if (oob && 'execute' in v) return fail("QMP input must not have both 'execute' and 'exec-oob'");
+    if (oob && 'execute' in v) return fail("QMP input member 'execute' clashes with 'exec-oob'");
     if (!oob && !('execute' in v)) return fail("QMP input lacks member 'execute'");
     return { id, hasId, execute: (oob ? v['exec-oob'] : v.execute) as string, args: (v.arguments ?? {}) as Record<string, Json>, oob };
   }

@@ -1,7 +1,7 @@
 /**
  * The same QMP script sent to qemu-system-riscv64 (Debian's) and to tsemu, each running an
  * idle guest with -smp 2, gives replies of the same shape: keys and JSON types, `id`
- * values, error classes (unknown command, bad arguments, before negotiation, malformed
+ * values, error classes and messages (unknown command, bad arguments, before negotiation, malformed
  * requests), and the same events in the same order.
  */
 import test from 'ava';
@@ -54,12 +54,18 @@ const SCRIPT: string[] = [
   '{"execute": "human-monitor-command", "arguments": {"command-line": "info status"}}',
   '{"execute": "human-monitor-command", "arguments": {}}',
   '{"execute": "human-monitor-command", "arguments": {"command-line": "stop"}, "id": "h"}',
+  '{"id": 6}',
+  '{"execute": "query-status", "arguments": null}',
+  '{"execute": "query-status", "id": null}',
+  '{"execute": "memsave", "arguments": {"val": 18446744073709551615, "size": 16, "filename": "/dev/null"}}',
+  '{"execute": "memsave", "arguments": {"val": -1, "size": -1, "filename": "/dev/null"}}',
+  '{"execute": "human-monitor-command", "arguments": {"command-line": "info status", "cpu-index": 9}}',
   '{"execute": "quit", "id": "q"}',
 ];
 
-/** What must agree: keys and JSON types; `id` and error classes by value. */
+/** What must agree: keys and JSON types; `id`, error classes and messages by value. */
 function shape(v: Json | undefined, key = ''): unknown {
-  if (key === 'id' || key === 'class') return v;
+  if (key === 'id' || key === 'class' || key === 'desc') return v;
   if (Array.isArray(v)) return v.length ? ['array of', shape(v[0]!)] : ['array'];
   if (v !== null && typeof v === 'object') {
     return Object.fromEntries(Object.keys(v).sort().map((k) => [k, shape(v[k], k)]));
@@ -87,7 +93,7 @@ async function run(c: QmpClient): Promise<Transcript> {
   return { greeting: shape(c.raw[0]!), replies, events };
 }
 
-test('tsemu answers a QMP script with the shapes, ids, error classes and events of qemu-system-riscv64', async (t) => {
+test('tsemu answers a QMP script with the shapes, ids, error classes and messages, and events of qemu-system-riscv64', async (t) => {
   t.timeout(90000);
   const dir = tempDir(t, 'tsemu-qmp-');
   const elf = buildGuest('idle');
