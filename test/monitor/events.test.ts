@@ -84,3 +84,27 @@ test('the JSON splitter finds messages without newlines, across chunks, and keep
   t.is(toJson({ return: {}, id: 18446744073709551615n }), '{"return": {}, "id": 18446744073709551615}');
   t.throws(() => parseJson('{"execute": bad}'), { message: "JSON parse error, invalid keyword 'bad'" });
 });
+
+test('-qmp without wait=off holds the guest until a client connects, as QEMU does', async (t) => {
+  t.timeout(60000);
+  const dir = tempDir(t, 'tsemu-wait-');
+  const qmpPath = join(dir, 'qmp.sock');
+  const child = spawn(process.execPath, [binPath('tsemu'), '-M', 'virt', '-bios', 'none', '-kernel', buildGuest('idle'), '-m', '64M', '-display', 'none', '-serial', 'null', '-qmp', `unix:${qmpPath},server=on`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  await waitSocket(qmpPath, child);
+  for (let i = 0; i < 100 && !err.includes('waiting'); i++) await new Promise((r) => setTimeout(r, 50));
+  t.regex(err, /waiting for a monitor client to connect/);
+  const qmp = await QmpClient.connect(`unix:${qmpPath}`);
+  t.teardown(() => qmp.close());
+  await qmp.negotiate();
+  let status = '';
+  for (let i = 0; i < 50 && status !== 'running'; i++) {
+    status = (await qmp.execute<{ status: string }>('query-status')).status;
+    if (status !== 'running') await new Promise((r) => setTimeout(r, 100));
+  }
+  t.is(status, 'running');
+  await qmp.execute('quit');
+  t.is(await exited(child), 0);
+});
