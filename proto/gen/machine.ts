@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -38,6 +40,11 @@ export interface Status {
   state: string;
   name: string;
   harts: number;
+  /**
+   * The sequence number of the last event the machine emitted (see Events): a caller that
+   * also follows the events can wait for it, so that it sees STOP before stop's reply.
+   */
+  eventSeq: number;
 }
 
 export interface RegistersRequest {
@@ -68,6 +75,92 @@ export interface StepRequest {
   hart: number;
   /** instructions (default 1) */
   count: number;
+}
+
+/**
+ * Guest memory for the monitor (x, xp, memsave, pmemsave). Virtual addresses are
+ * translated by the hart's MMU state (satp) as the hart itself would in S/U mode.
+ */
+export interface MemoryRequest {
+  /** "0x..." (or decimal): exact 64-bit addresses in any client */
+  addr: string;
+  /** at most 1 MiB per call */
+  size: number;
+  physical: boolean;
+  /** whose address space, for virtual addresses */
+  hart: number;
+}
+
+export interface MemoryReply {
+  /** fewer bytes than asked: the rest cannot be accessed */
+  data: Buffer;
+}
+
+export interface EventsRequest {
+}
+
+/**
+ * An event in QMP's terms: STOP, RESUME, RESET, SHUTDOWN, POWERDOWN, BLOCK_IO_ERROR,
+ * SERVICE_DOWN, SERVICE_UP. `data_json` is the event's data object ("" for none).
+ */
+export interface MachineEvent {
+  seq: number;
+  event: string;
+  dataJson: string;
+  seconds: number;
+  microseconds: number;
+}
+
+export interface CpuInfo {
+  cpuIndex: number;
+  threadId: number;
+  qomPath: string;
+  /** as Registers.state */
+  state: string;
+}
+
+export interface CpusRequest {
+}
+
+export interface CpusReply {
+  cpus: CpuInfo[];
+}
+
+export interface InfoRequest {
+  /** "mtree", "qtree" */
+  topic: string;
+}
+
+export interface InfoReply {
+  /** lines ending in "\n" */
+  text: string;
+}
+
+/**
+ * QMP's block commands with QEMU's argument and return shapes as JSON (query-block,
+ * query-blockstats, query-named-block-nodes, block_resize, blockdev-snapshot-internal-sync,
+ * blockdev-snapshot-delete-internal-sync). The machine answers for the drives it knows and
+ * passes the rest to the block service, which answers the same call.
+ */
+export interface BlockCommandRequest {
+  command: string;
+  argumentsJson: string;
+}
+
+export interface BlockCommandReply {
+  /** set on success */
+  returnJson: string;
+  /** QMP error class on failure ("GenericError", ...) */
+  errorClass: string;
+  errorDesc: string;
+}
+
+export interface QuitRequest {
+  /** SHUTDOWN's reason: "host-qmp-quit", "host-signal"... */
+  reason: string;
+}
+
+export interface PowerdownRequest {
 }
 
 export interface StopRequest {
@@ -135,7 +228,7 @@ export const StatusRequest: MessageFns<StatusRequest> = {
 };
 
 function createBaseStatus(): Status {
-  return { running: false, state: "", name: "", harts: 0 };
+  return { running: false, state: "", name: "", harts: 0, eventSeq: 0 };
 }
 
 export const Status: MessageFns<Status> = {
@@ -151,6 +244,9 @@ export const Status: MessageFns<Status> = {
     }
     if (message.harts !== 0) {
       writer.uint32(32).uint32(message.harts);
+    }
+    if (message.eventSeq !== 0) {
+      writer.uint32(40).uint64(message.eventSeq);
     }
     return writer;
   },
@@ -200,6 +296,14 @@ export const Status: MessageFns<Status> = {
             message.harts = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.eventSeq = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -218,6 +322,11 @@ export const Status: MessageFns<Status> = {
       state: isSet(object.state) ? globalThis.String(object.state) : "",
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       harts: isSet(object.harts) ? globalThis.Number(object.harts) : 0,
+      eventSeq: isSet(object.eventSeq)
+        ? globalThis.Number(object.eventSeq)
+        : isSet(object.event_seq)
+        ? globalThis.Number(object.event_seq)
+        : 0,
     };
   },
 
@@ -235,6 +344,9 @@ export const Status: MessageFns<Status> = {
     if (message.harts !== 0) {
       obj.harts = Math.round(message.harts);
     }
+    if (message.eventSeq !== 0) {
+      obj.eventSeq = Math.round(message.eventSeq);
+    }
     return obj;
   },
 
@@ -247,6 +359,7 @@ export const Status: MessageFns<Status> = {
     message.state = object.state ?? "";
     message.name = object.name ?? "";
     message.harts = object.harts ?? 0;
+    message.eventSeq = object.eventSeq ?? 0;
     return message;
   },
 };
@@ -683,6 +796,1082 @@ export const StepRequest: MessageFns<StepRequest> = {
   },
 };
 
+function createBaseMemoryRequest(): MemoryRequest {
+  return { addr: "", size: 0, physical: false, hart: 0 };
+}
+
+export const MemoryRequest: MessageFns<MemoryRequest> = {
+  encode(message: MemoryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.addr !== "") {
+      writer.uint32(10).string(message.addr);
+    }
+    if (message.size !== 0) {
+      writer.uint32(16).uint32(message.size);
+    }
+    if (message.physical !== false) {
+      writer.uint32(24).bool(message.physical);
+    }
+    if (message.hart !== 0) {
+      writer.uint32(32).uint32(message.hart);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemoryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemoryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.addr = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.size = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.physical = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.hart = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MemoryRequest {
+    return {
+      addr: isSet(object.addr) ? globalThis.String(object.addr) : "",
+      size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+      physical: isSet(object.physical) ? globalThis.Boolean(object.physical) : false,
+      hart: isSet(object.hart) ? globalThis.Number(object.hart) : 0,
+    };
+  },
+
+  toJSON(message: MemoryRequest): unknown {
+    const obj: any = {};
+    if (message.addr !== "") {
+      obj.addr = message.addr;
+    }
+    if (message.size !== 0) {
+      obj.size = Math.round(message.size);
+    }
+    if (message.physical !== false) {
+      obj.physical = message.physical;
+    }
+    if (message.hart !== 0) {
+      obj.hart = Math.round(message.hart);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MemoryRequest>): MemoryRequest {
+    return MemoryRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemoryRequest>): MemoryRequest {
+    const message = createBaseMemoryRequest();
+    message.addr = object.addr ?? "";
+    message.size = object.size ?? 0;
+    message.physical = object.physical ?? false;
+    message.hart = object.hart ?? 0;
+    return message;
+  },
+};
+
+function createBaseMemoryReply(): MemoryReply {
+  return { data: Buffer.alloc(0) };
+}
+
+export const MemoryReply: MessageFns<MemoryReply> = {
+  encode(message: MemoryReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemoryReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemoryReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MemoryReply {
+    return { data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0) };
+  },
+
+  toJSON(message: MemoryReply): unknown {
+    const obj: any = {};
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MemoryReply>): MemoryReply {
+    return MemoryReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemoryReply>): MemoryReply {
+    const message = createBaseMemoryReply();
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseEventsRequest(): EventsRequest {
+  return {};
+}
+
+export const EventsRequest: MessageFns<EventsRequest> = {
+  encode(_: EventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): EventsRequest {
+    return {};
+  },
+
+  toJSON(_: EventsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<EventsRequest>): EventsRequest {
+    return EventsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<EventsRequest>): EventsRequest {
+    const message = createBaseEventsRequest();
+    return message;
+  },
+};
+
+function createBaseMachineEvent(): MachineEvent {
+  return { seq: 0, event: "", dataJson: "", seconds: 0, microseconds: 0 };
+}
+
+export const MachineEvent: MessageFns<MachineEvent> = {
+  encode(message: MachineEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0) {
+      writer.uint32(8).uint64(message.seq);
+    }
+    if (message.event !== "") {
+      writer.uint32(18).string(message.event);
+    }
+    if (message.dataJson !== "") {
+      writer.uint32(26).string(message.dataJson);
+    }
+    if (message.seconds !== 0) {
+      writer.uint32(32).int64(message.seconds);
+    }
+    if (message.microseconds !== 0) {
+      writer.uint32(40).int64(message.microseconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MachineEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMachineEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.event = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.dataJson = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.seconds = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.microseconds = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MachineEvent {
+    return {
+      seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
+      event: isSet(object.event) ? globalThis.String(object.event) : "",
+      dataJson: isSet(object.dataJson)
+        ? globalThis.String(object.dataJson)
+        : isSet(object.data_json)
+        ? globalThis.String(object.data_json)
+        : "",
+      seconds: isSet(object.seconds) ? globalThis.Number(object.seconds) : 0,
+      microseconds: isSet(object.microseconds) ? globalThis.Number(object.microseconds) : 0,
+    };
+  },
+
+  toJSON(message: MachineEvent): unknown {
+    const obj: any = {};
+    if (message.seq !== 0) {
+      obj.seq = Math.round(message.seq);
+    }
+    if (message.event !== "") {
+      obj.event = message.event;
+    }
+    if (message.dataJson !== "") {
+      obj.dataJson = message.dataJson;
+    }
+    if (message.seconds !== 0) {
+      obj.seconds = Math.round(message.seconds);
+    }
+    if (message.microseconds !== 0) {
+      obj.microseconds = Math.round(message.microseconds);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MachineEvent>): MachineEvent {
+    return MachineEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MachineEvent>): MachineEvent {
+    const message = createBaseMachineEvent();
+    message.seq = object.seq ?? 0;
+    message.event = object.event ?? "";
+    message.dataJson = object.dataJson ?? "";
+    message.seconds = object.seconds ?? 0;
+    message.microseconds = object.microseconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseCpuInfo(): CpuInfo {
+  return { cpuIndex: 0, threadId: 0, qomPath: "", state: "" };
+}
+
+export const CpuInfo: MessageFns<CpuInfo> = {
+  encode(message: CpuInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cpuIndex !== 0) {
+      writer.uint32(8).uint32(message.cpuIndex);
+    }
+    if (message.threadId !== 0) {
+      writer.uint32(16).uint32(message.threadId);
+    }
+    if (message.qomPath !== "") {
+      writer.uint32(26).string(message.qomPath);
+    }
+    if (message.state !== "") {
+      writer.uint32(34).string(message.state);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CpuInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCpuInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.cpuIndex = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.threadId = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.qomPath = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CpuInfo {
+    return {
+      cpuIndex: isSet(object.cpuIndex)
+        ? globalThis.Number(object.cpuIndex)
+        : isSet(object.cpu_index)
+        ? globalThis.Number(object.cpu_index)
+        : 0,
+      threadId: isSet(object.threadId)
+        ? globalThis.Number(object.threadId)
+        : isSet(object.thread_id)
+        ? globalThis.Number(object.thread_id)
+        : 0,
+      qomPath: isSet(object.qomPath)
+        ? globalThis.String(object.qomPath)
+        : isSet(object.qom_path)
+        ? globalThis.String(object.qom_path)
+        : "",
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+    };
+  },
+
+  toJSON(message: CpuInfo): unknown {
+    const obj: any = {};
+    if (message.cpuIndex !== 0) {
+      obj.cpuIndex = Math.round(message.cpuIndex);
+    }
+    if (message.threadId !== 0) {
+      obj.threadId = Math.round(message.threadId);
+    }
+    if (message.qomPath !== "") {
+      obj.qomPath = message.qomPath;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CpuInfo>): CpuInfo {
+    return CpuInfo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CpuInfo>): CpuInfo {
+    const message = createBaseCpuInfo();
+    message.cpuIndex = object.cpuIndex ?? 0;
+    message.threadId = object.threadId ?? 0;
+    message.qomPath = object.qomPath ?? "";
+    message.state = object.state ?? "";
+    return message;
+  },
+};
+
+function createBaseCpusRequest(): CpusRequest {
+  return {};
+}
+
+export const CpusRequest: MessageFns<CpusRequest> = {
+  encode(_: CpusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CpusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCpusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): CpusRequest {
+    return {};
+  },
+
+  toJSON(_: CpusRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<CpusRequest>): CpusRequest {
+    return CpusRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<CpusRequest>): CpusRequest {
+    const message = createBaseCpusRequest();
+    return message;
+  },
+};
+
+function createBaseCpusReply(): CpusReply {
+  return { cpus: [] };
+}
+
+export const CpusReply: MessageFns<CpusReply> = {
+  encode(message: CpusReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.cpus) {
+      CpuInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CpusReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCpusReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cpus.push(CpuInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CpusReply {
+    return { cpus: globalThis.Array.isArray(object?.cpus) ? object.cpus.map((e: any) => CpuInfo.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: CpusReply): unknown {
+    const obj: any = {};
+    if (message.cpus?.length) {
+      obj.cpus = message.cpus.map((e) => CpuInfo.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CpusReply>): CpusReply {
+    return CpusReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CpusReply>): CpusReply {
+    const message = createBaseCpusReply();
+    message.cpus = object.cpus?.map((e) => CpuInfo.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseInfoRequest(): InfoRequest {
+  return { topic: "" };
+}
+
+export const InfoRequest: MessageFns<InfoRequest> = {
+  encode(message: InfoRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InfoRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInfoRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InfoRequest {
+    return { topic: isSet(object.topic) ? globalThis.String(object.topic) : "" };
+  },
+
+  toJSON(message: InfoRequest): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InfoRequest>): InfoRequest {
+    return InfoRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InfoRequest>): InfoRequest {
+    const message = createBaseInfoRequest();
+    message.topic = object.topic ?? "";
+    return message;
+  },
+};
+
+function createBaseInfoReply(): InfoReply {
+  return { text: "" };
+}
+
+export const InfoReply: MessageFns<InfoReply> = {
+  encode(message: InfoReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.text !== "") {
+      writer.uint32(10).string(message.text);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InfoReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInfoReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InfoReply {
+    return { text: isSet(object.text) ? globalThis.String(object.text) : "" };
+  },
+
+  toJSON(message: InfoReply): unknown {
+    const obj: any = {};
+    if (message.text !== "") {
+      obj.text = message.text;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InfoReply>): InfoReply {
+    return InfoReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InfoReply>): InfoReply {
+    const message = createBaseInfoReply();
+    message.text = object.text ?? "";
+    return message;
+  },
+};
+
+function createBaseBlockCommandRequest(): BlockCommandRequest {
+  return { command: "", argumentsJson: "" };
+}
+
+export const BlockCommandRequest: MessageFns<BlockCommandRequest> = {
+  encode(message: BlockCommandRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.command !== "") {
+      writer.uint32(10).string(message.command);
+    }
+    if (message.argumentsJson !== "") {
+      writer.uint32(18).string(message.argumentsJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BlockCommandRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBlockCommandRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.command = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.argumentsJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BlockCommandRequest {
+    return {
+      command: isSet(object.command) ? globalThis.String(object.command) : "",
+      argumentsJson: isSet(object.argumentsJson)
+        ? globalThis.String(object.argumentsJson)
+        : isSet(object.arguments_json)
+        ? globalThis.String(object.arguments_json)
+        : "",
+    };
+  },
+
+  toJSON(message: BlockCommandRequest): unknown {
+    const obj: any = {};
+    if (message.command !== "") {
+      obj.command = message.command;
+    }
+    if (message.argumentsJson !== "") {
+      obj.argumentsJson = message.argumentsJson;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BlockCommandRequest>): BlockCommandRequest {
+    return BlockCommandRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BlockCommandRequest>): BlockCommandRequest {
+    const message = createBaseBlockCommandRequest();
+    message.command = object.command ?? "";
+    message.argumentsJson = object.argumentsJson ?? "";
+    return message;
+  },
+};
+
+function createBaseBlockCommandReply(): BlockCommandReply {
+  return { returnJson: "", errorClass: "", errorDesc: "" };
+}
+
+export const BlockCommandReply: MessageFns<BlockCommandReply> = {
+  encode(message: BlockCommandReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.returnJson !== "") {
+      writer.uint32(10).string(message.returnJson);
+    }
+    if (message.errorClass !== "") {
+      writer.uint32(18).string(message.errorClass);
+    }
+    if (message.errorDesc !== "") {
+      writer.uint32(26).string(message.errorDesc);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BlockCommandReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBlockCommandReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.returnJson = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.errorClass = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.errorDesc = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BlockCommandReply {
+    return {
+      returnJson: isSet(object.returnJson)
+        ? globalThis.String(object.returnJson)
+        : isSet(object.return_json)
+        ? globalThis.String(object.return_json)
+        : "",
+      errorClass: isSet(object.errorClass)
+        ? globalThis.String(object.errorClass)
+        : isSet(object.error_class)
+        ? globalThis.String(object.error_class)
+        : "",
+      errorDesc: isSet(object.errorDesc)
+        ? globalThis.String(object.errorDesc)
+        : isSet(object.error_desc)
+        ? globalThis.String(object.error_desc)
+        : "",
+    };
+  },
+
+  toJSON(message: BlockCommandReply): unknown {
+    const obj: any = {};
+    if (message.returnJson !== "") {
+      obj.returnJson = message.returnJson;
+    }
+    if (message.errorClass !== "") {
+      obj.errorClass = message.errorClass;
+    }
+    if (message.errorDesc !== "") {
+      obj.errorDesc = message.errorDesc;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BlockCommandReply>): BlockCommandReply {
+    return BlockCommandReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BlockCommandReply>): BlockCommandReply {
+    const message = createBaseBlockCommandReply();
+    message.returnJson = object.returnJson ?? "";
+    message.errorClass = object.errorClass ?? "";
+    message.errorDesc = object.errorDesc ?? "";
+    return message;
+  },
+};
+
+function createBaseQuitRequest(): QuitRequest {
+  return { reason: "" };
+}
+
+export const QuitRequest: MessageFns<QuitRequest> = {
+  encode(message: QuitRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== "") {
+      writer.uint32(10).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QuitRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQuitRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QuitRequest {
+    return { reason: isSet(object.reason) ? globalThis.String(object.reason) : "" };
+  },
+
+  toJSON(message: QuitRequest): unknown {
+    const obj: any = {};
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<QuitRequest>): QuitRequest {
+    return QuitRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<QuitRequest>): QuitRequest {
+    const message = createBaseQuitRequest();
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBasePowerdownRequest(): PowerdownRequest {
+  return {};
+}
+
+export const PowerdownRequest: MessageFns<PowerdownRequest> = {
+  encode(_: PowerdownRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PowerdownRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePowerdownRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): PowerdownRequest {
+    return {};
+  },
+
+  toJSON(_: PowerdownRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<PowerdownRequest>): PowerdownRequest {
+    return PowerdownRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<PowerdownRequest>): PowerdownRequest {
+    const message = createBasePowerdownRequest();
+    return message;
+  },
+};
+
 function createBaseStopRequest(): StopRequest {
   return {};
 }
@@ -959,6 +2148,73 @@ export const MachineService = {
     responseSerialize: (value: QueryReply): Buffer => Buffer.from(QueryReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): QueryReply => QueryReply.decode(value),
   },
+  /** Ends the machine (QMP quit): replies first, then SHUTDOWN and exit. */
+  quit: {
+    path: "/tsemu.machine.Machine/Quit" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: QuitRequest): Buffer => Buffer.from(QuitRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): QuitRequest => QuitRequest.decode(value),
+    responseSerialize: (value: Status): Buffer => Buffer.from(Status.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Status => Status.decode(value),
+  },
+  /** The power button (QMP system_powerdown): POWERDOWN; the board has none to press yet. */
+  systemPowerdown: {
+    path: "/tsemu.machine.Machine/SystemPowerdown" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PowerdownRequest): Buffer => Buffer.from(PowerdownRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PowerdownRequest => PowerdownRequest.decode(value),
+    responseSerialize: (value: Status): Buffer => Buffer.from(Status.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Status => Status.decode(value),
+  },
+  readMemory: {
+    path: "/tsemu.machine.Machine/ReadMemory" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MemoryRequest): Buffer => Buffer.from(MemoryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MemoryRequest => MemoryRequest.decode(value),
+    responseSerialize: (value: MemoryReply): Buffer => Buffer.from(MemoryReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MemoryReply => MemoryReply.decode(value),
+  },
+  queryCpus: {
+    path: "/tsemu.machine.Machine/QueryCpus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CpusRequest): Buffer => Buffer.from(CpusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CpusRequest => CpusRequest.decode(value),
+    responseSerialize: (value: CpusReply): Buffer => Buffer.from(CpusReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CpusReply => CpusReply.decode(value),
+  },
+  /** Text for HMP's info mtree / info qtree. */
+  info: {
+    path: "/tsemu.machine.Machine/Info" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: InfoRequest): Buffer => Buffer.from(InfoRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): InfoRequest => InfoRequest.decode(value),
+    responseSerialize: (value: InfoReply): Buffer => Buffer.from(InfoReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): InfoReply => InfoReply.decode(value),
+  },
+  blockCommand: {
+    path: "/tsemu.machine.Machine/BlockCommand" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BlockCommandRequest): Buffer => Buffer.from(BlockCommandRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BlockCommandRequest => BlockCommandRequest.decode(value),
+    responseSerialize: (value: BlockCommandReply): Buffer => Buffer.from(BlockCommandReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BlockCommandReply => BlockCommandReply.decode(value),
+  },
+  /** Every event from now on, in order; ends after SHUTDOWN. */
+  events: {
+    path: "/tsemu.machine.Machine/Events" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: EventsRequest): Buffer => Buffer.from(EventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EventsRequest => EventsRequest.decode(value),
+    responseSerialize: (value: MachineEvent): Buffer => Buffer.from(MachineEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MachineEvent => MachineEvent.decode(value),
+  },
 } as const;
 
 export interface MachineServer extends UntypedServiceImplementation {
@@ -972,6 +2228,17 @@ export interface MachineServer extends UntypedServiceImplementation {
   step: handleUnaryCall<StepRequest, Registers>;
   /** Device services report here which devices they serve. */
   queryDevices: handleUnaryCall<QueryRequest, QueryReply>;
+  /** Ends the machine (QMP quit): replies first, then SHUTDOWN and exit. */
+  quit: handleUnaryCall<QuitRequest, Status>;
+  /** The power button (QMP system_powerdown): POWERDOWN; the board has none to press yet. */
+  systemPowerdown: handleUnaryCall<PowerdownRequest, Status>;
+  readMemory: handleUnaryCall<MemoryRequest, MemoryReply>;
+  queryCpus: handleUnaryCall<CpusRequest, CpusReply>;
+  /** Text for HMP's info mtree / info qtree. */
+  info: handleUnaryCall<InfoRequest, InfoReply>;
+  blockCommand: handleUnaryCall<BlockCommandRequest, BlockCommandReply>;
+  /** Every event from now on, in order; ends after SHUTDOWN. */
+  events: handleServerStreamingCall<EventsRequest, MachineEvent>;
 }
 
 export interface MachineClient extends Client {
@@ -1071,6 +2338,97 @@ export interface MachineClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: QueryReply) => void,
   ): ClientUnaryCall;
+  /** Ends the machine (QMP quit): replies first, then SHUTDOWN and exit. */
+  quit(request: QuitRequest, callback: (error: ServiceError | null, response: Status) => void): ClientUnaryCall;
+  quit(
+    request: QuitRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Status) => void,
+  ): ClientUnaryCall;
+  quit(
+    request: QuitRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Status) => void,
+  ): ClientUnaryCall;
+  /** The power button (QMP system_powerdown): POWERDOWN; the board has none to press yet. */
+  systemPowerdown(
+    request: PowerdownRequest,
+    callback: (error: ServiceError | null, response: Status) => void,
+  ): ClientUnaryCall;
+  systemPowerdown(
+    request: PowerdownRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Status) => void,
+  ): ClientUnaryCall;
+  systemPowerdown(
+    request: PowerdownRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Status) => void,
+  ): ClientUnaryCall;
+  readMemory(
+    request: MemoryRequest,
+    callback: (error: ServiceError | null, response: MemoryReply) => void,
+  ): ClientUnaryCall;
+  readMemory(
+    request: MemoryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MemoryReply) => void,
+  ): ClientUnaryCall;
+  readMemory(
+    request: MemoryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MemoryReply) => void,
+  ): ClientUnaryCall;
+  queryCpus(request: CpusRequest, callback: (error: ServiceError | null, response: CpusReply) => void): ClientUnaryCall;
+  queryCpus(
+    request: CpusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CpusReply) => void,
+  ): ClientUnaryCall;
+  queryCpus(
+    request: CpusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CpusReply) => void,
+  ): ClientUnaryCall;
+  /** Text for HMP's info mtree / info qtree. */
+  info(request: InfoRequest, callback: (error: ServiceError | null, response: InfoReply) => void): ClientUnaryCall;
+  info(
+    request: InfoRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: InfoReply) => void,
+  ): ClientUnaryCall;
+  info(
+    request: InfoRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: InfoReply) => void,
+  ): ClientUnaryCall;
+  blockCommand(
+    request: BlockCommandRequest,
+    callback: (error: ServiceError | null, response: BlockCommandReply) => void,
+  ): ClientUnaryCall;
+  blockCommand(
+    request: BlockCommandRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BlockCommandReply) => void,
+  ): ClientUnaryCall;
+  blockCommand(
+    request: BlockCommandRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BlockCommandReply) => void,
+  ): ClientUnaryCall;
+  /** Every event from now on, in order; ends after SHUTDOWN. */
+  events(request: EventsRequest, options?: Partial<CallOptions>): ClientReadableStream<MachineEvent>;
+  events(
+    request: EventsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<MachineEvent>;
 }
 
 export const MachineClient = makeGenericClientConstructor(MachineService, "tsemu.machine.Machine") as unknown as {
@@ -1079,6 +2437,14 @@ export const MachineClient = makeGenericClientConstructor(MachineService, "tsemu
   serviceName: string;
 };
 
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
+
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
 export type DeepPartial<T> = T extends Builtin ? T
@@ -1086,6 +2452,17 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 function isObject(value: any): boolean {
   return typeof value === "object" && value !== null;

@@ -29,8 +29,12 @@ export const protobufFileName = "monitor.proto";
 export interface Endpoint {
   /** "qmp" or "hmp" */
   kind: string;
-  /** "tcp:HOST:PORT", "unix:PATH", "ws:HOST:PORT" */
+  /**
+   * As -qmp takes it: "tcp:HOST:PORT,server=on,wait=off" or "unix:PATH,...", with the
+   * options websocket=on, tls-cert=FILE, tls-key=FILE, secret-file=FILE, insecure=on.
+   */
   address: string;
+  /** the same options, given apart */
   options: { [key: string]: string };
 }
 

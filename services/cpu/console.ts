@@ -2,7 +2,8 @@
  * The serial console on the host side: bytes the guest's UART sends come out of the
  * machine's console-out ring and go to the -serial backend; keyboard bytes go into the
  * console-in ring. On stdio it is multiplexed as QEMU's mon:stdio is: Ctrl-A X quits,
- * Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A H lists the keys.
+ * Ctrl-A C switches between the guest's console and the HMP monitor (the monitor
+ * service, reached over a socket), Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A H lists the keys.
  */
 import { writeSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -55,6 +56,10 @@ export class Console {
   private readonly buf = new Uint8Array(4096);
   private server: Server | undefined;
   private client: Socket | undefined;
+  /** Ctrl-A C: keyboard to the monitor instead of the guest. */
+  private toMonitor = false;
+  private monitorSock: Socket | undefined;
+  private monitorOpening: Promise<Socket> | undefined;
 
   constructor(
     private readonly out: ByteRing,
@@ -63,7 +68,43 @@ export class Console {
     private readonly onQuit: () => void,
     /** Called after bytes were put into the console-in ring (raises the UART's interrupt). */
     private readonly onInput: () => void = () => {},
+    /** Connects to the HMP monitor (started on first use); undefined: no monitor. */
+    private readonly openMonitor?: () => Promise<Socket>,
   ) {}
+
+  /** -monitor stdio: start with the keyboard on the monitor. */
+  async focusMonitor(): Promise<void> {
+    if (!this.openMonitor || this.toMonitor) return;
+    this.toMonitor = true;
+    try {
+      await this.monitor();
+    } catch (e) {
+      this.toMonitor = false;
+      this.write(new TextEncoder().encode(`\r\ntsemu: no monitor: ${(e as Error).message}\r\n`));
+    }
+  }
+
+  private monitor(): Promise<Socket> {
+    if (this.monitorSock && !this.monitorSock.destroyed) return Promise.resolve(this.monitorSock);
+    this.monitorOpening ??= this.openMonitor!().then(
+      (sock) => {
+        this.monitorSock = sock;
+        this.monitorOpening = undefined;
+        sock.on('data', (d: Buffer) => this.write(new Uint8Array(d)));
+        sock.on('error', () => {});
+        sock.on('close', () => {
+          if (this.monitorSock === sock) this.monitorSock = undefined;
+          this.toMonitor = false;
+        });
+        return sock;
+      },
+      (e: unknown) => {
+        this.monitorOpening = undefined;
+        throw e;
+      },
+    );
+    return this.monitorOpening;
+  }
 
   /** Opens the backend; with a waiting server, resolves when the first client is there. */
   async open(): Promise<void> {
@@ -136,6 +177,7 @@ export class Console {
   stop(): void {
     this.stopped = true;
     this.drain();
+    this.monitorSock?.destroy();
     this.client?.end();
     this.client = undefined;
     if (this.server) {
@@ -189,8 +231,13 @@ export class Console {
           return;
         }
         if (c === 0x01) keep.push(0x01);
-        else if (k === 'h') {
-          this.write(new TextEncoder().encode('\r\nC-a h    print this help\r\nC-a x    exit emulator\r\nC-a C-a  sends C-a\r\n'));
+        else if (k === 'c' && this.openMonitor) {
+          this.flushKeys(keep);
+          keep.length = 0;
+          if (this.toMonitor) this.toMonitor = false;
+          else void this.focusMonitor().then(() => this.monitorSock?.write('\r'));
+        } else if (k === 'h') {
+          this.write(new TextEncoder().encode(`\r\nC-a h    print this help\r\nC-a x    exit emulator\r\n${this.openMonitor ? 'C-a c    switch between console and monitor\r\n' : ''}C-a C-a  sends C-a\r\n`));
         }
         continue;
       }
@@ -200,9 +247,16 @@ export class Console {
       }
       keep.push(c);
     }
-    if (keep.length) {
-      this.inp.push(Uint8Array.from(keep));
-      this.onInput();
+    this.flushKeys(keep);
+  }
+
+  private flushKeys(keep: number[]): void {
+    if (!keep.length) return;
+    if (this.toMonitor) {
+      this.monitorSock?.write(Uint8Array.from(keep));
+      return;
     }
+    this.inp.push(Uint8Array.from(keep));
+    this.onInput();
   }
 }

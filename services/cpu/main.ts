@@ -2,7 +2,11 @@
  * `tsemu`: the machine process. It supervises the device services, serves the machine's
  * gRPC control, and (from the CPU and machine issues on) runs the harts and the board.
  */
-import { has, last, parseArgs, UsageError, type Parsed } from '../common/cli-args.js';
+import { createConnection, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { all, has, last, parseArgs, UsageError, type Parsed } from '../common/cli-args.js';
+import { call, connect } from '../common/grpc.js';
+import { MonitorClient } from '../../proto/gen/monitor.js';
 import { configureLogging, logger } from '../common/log.js';
 import { SERVICE_NAMES, type ServiceName } from '../common/service-runtime.js';
 import { version } from '../common/version.js';
@@ -35,6 +39,11 @@ Machine options (QEMU's spellings):
   -serial DEV             where the UART goes: stdio (default), mon:stdio, null,
                           unix:PATH[,server][,wait=off], tcp:HOST:PORT[,server][,wait=off]
   -S                      do not start the CPUs (wait for 'cont')
+  -qmp DEV                QMP monitor: unix:PATH,server=on,wait=off or
+                          tcp:HOST:PORT,server=on,wait=off (repeatable); options
+                          websocket=on, tls-cert=FILE,tls-key=FILE, secret-file=FILE,
+                          insecure=on (a listener not on loopback needs TLS and a secret)
+  -monitor DEV            HMP monitor: stdio, none, or as -qmp (repeatable)
   -no-reboot              exit instead of rebooting
 
 Services:
@@ -72,6 +81,8 @@ const OPTIONS = {
   serial: { value: true },
   'no-reboot': {},
   S: {},
+  qmp: { value: true, repeat: true },
+  monitor: { value: true, repeat: true },
   services: { value: true },
   'block-service': { value: true },
   'display-service': { value: true },
@@ -126,9 +137,19 @@ export async function main(argv: string[]): Promise<void> {
 
   const name = last(args, 'name') ?? 'vm';
   // The machine first: a bad option or image fails here, before any process or socket exists.
+  const qmpSpecs = all(args, 'qmp');
+  const hmpSpecs = all(args, 'monitor').filter((m) => m !== 'none');
+  const monitorOnStdio = hmpSpecs.includes('stdio');
+  for (const q of qmpSpecs) if (!/^(unix|tcp):/.test(q)) fail(`-qmp ${q}: tsemu takes unix:PATH,server=on,wait=off or tcp:HOST:PORT,server=on,wait=off`);
+  for (const m of hmpSpecs) if (m !== 'stdio' && !/^(unix|tcp):/.test(m)) fail(`-monitor ${m}: tsemu takes stdio, none, unix:PATH,... or tcp:HOST:PORT,...`);
+  const serialSpec = last(args, 'serial');
+  if (monitorOnStdio && (serialSpec === 'stdio' || serialSpec === 'mon:stdio' || has(args, 'nographic'))) {
+    fail('cannot use stdio by multiple character devices');
+  }
   let backend: SerialBackend;
   try {
-    backend = parseSerial(last(args, 'serial') ?? 'stdio');
+    // -monitor stdio takes the terminal; the UART then goes nowhere unless -serial says
+    backend = parseSerial(serialSpec ?? (monitorOnStdio ? 'null' : 'stdio'));
   } catch (e) {
     fail((e as Error).message);
   }
@@ -151,11 +172,39 @@ export async function main(argv: string[]): Promise<void> {
   } catch (e) {
     fail((e as Error).message);
   }
-  const console_ = new Console(virt.state.consoleOut, virt.state.consoleIn, backend, () => virt.quit(0), () => virt.devices.uart.rxArrived());
+  // Ctrl-A C and -monitor stdio reach HMP through the monitor service, started on first use
+  let monitorReady: Promise<void> | undefined;
+  let consoleMonitorReady: Promise<void> | undefined;
+  const consoleHmp = () => join(supervisor.runtimeDir, 'hmp-console.sock');
+  const ensureMonitor = (): Promise<void> =>
+    (consoleMonitorReady ??= (async () => {
+      await monitorReady;
+      if (!supervisor.get('monitor')) await supervisor.start('monitor');
+      await setUpMonitor(supervisor, [{ kind: 'hmp', address: `unix:${consoleHmp()},server=on,wait=off` }]);
+    })());
+  const openMonitor =
+    backend === 'stdio' || monitorOnStdio
+      ? async (): Promise<Socket> => {
+          await ensureMonitor();
+          return await new Promise<Socket>((res, rej) => {
+            const s = createConnection(consoleHmp());
+            s.once('connect', () => res(s));
+            s.once('error', rej);
+          });
+        }
+      : undefined;
+  const console_ = new Console(
+    virt.state.consoleOut,
+    virt.state.consoleIn,
+    monitorOnStdio ? 'stdio' : backend,
+    () => virt.quit(0, 'host-ui'),
+    () => virt.devices.uart.rxArrived(),
+    openMonitor,
+  );
 
   let supervisor: Supervisor;
   try {
-    supervisor = new Supervisor({ name, runtimeDir: last(args, 'runtime-dir') });
+    supervisor = new Supervisor({ name, runtimeDir: last(args, 'runtime-dir'), restart: ['block', 'display', 'net'] });
   } catch (e) {
     fail(`cannot make the runtime directory: ${(e as Error).message}`);
   }
@@ -170,16 +219,22 @@ export async function main(argv: string[]): Promise<void> {
     await supervisor.stopAll();
     process.exit(status);
   };
+  // SHUTDOWN (reason host-signal) reaches monitor clients before the machine goes
+  const onSignal = (name: string) => {
+    virt.quit(0, 'host-signal');
+    void shutdown(name);
+  };
   process.on('SIGINT', () => {
     process.stderr.write('tsemu: terminating on signal 2\n');
-    void shutdown('SIGINT');
+    onSignal('SIGINT');
   });
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGHUP', () => void shutdown('SIGHUP'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGHUP', () => onSignal('SIGHUP'));
 
   let machineServer: Awaited<ReturnType<typeof serveMachine>> | undefined;
   try {
     machineServer = await serveMachine(virt, supervisor, (r) => void shutdown(r));
+    if (qmpSpecs.length || hmpSpecs.some((m) => m !== 'stdio')) wanted.add('monitor');
     const starts: Promise<unknown>[] = [];
     for (const s of SERVICE_NAMES) {
       const addr = last(args, `${s}-service`);
@@ -190,6 +245,14 @@ export async function main(argv: string[]): Promise<void> {
     const results = await Promise.allSettled(starts);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+    const endpoints = [
+      ...qmpSpecs.map((address) => ({ kind: 'qmp', address })),
+      ...hmpSpecs.filter((m) => m !== 'stdio').map((address) => ({ kind: 'hmp', address })),
+    ];
+    if (endpoints.length) {
+      monitorReady = setUpMonitor(supervisor, endpoints);
+      await monitorReady;
+    }
   } catch (e) {
     process.stderr.write(`tsemu: ${(e as Error).message}\n`);
     await shutdown('start failed', 1);
@@ -218,9 +281,55 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   console_.start();
+  if (monitorOnStdio) await console_.focusMonitor();
+  // wait=on (QEMU's default for a server): hold the guest until a monitor client is there
+  if (qmpSpecs.some(waits) || hmpSpecs.some(waits)) {
+    process.stderr.write('tsemu: waiting for a monitor client to connect\n');
+    await waitForMonitorClient(supervisor);
+  }
   virt.start();
   const end = await virt.waitForExit();
   await shutdown(end.reason, end.code);
+}
+
+function waits(spec: string): boolean {
+  if (spec === 'stdio') return false;
+  const opts = spec.split(',').slice(1);
+  return !opts.some((o) => o === 'wait=off' || o === 'nowait' || o === 'server=off');
+}
+
+/** Attaches the monitor service to this machine and opens its endpoints. */
+async function setUpMonitor(supervisor: Supervisor, endpoints: { kind: string; address: string }[]): Promise<void> {
+  const handle = supervisor.get('monitor');
+  if (!handle) throw new Error('the monitor service is not running');
+  const client = connect(MonitorClient, handle.address);
+  try {
+    await call(client, client.attach, { id: 'machine', driver: 'machine', props: { address: `unix:${supervisor.socketPath('machine')}` }, regions: [] });
+    for (const ep of endpoints) {
+      try {
+        await call(client, client.listen, { kind: ep.kind, address: ep.address, options: {} });
+      } catch (e) {
+        throw new Error(`-${ep.kind === 'qmp' ? 'qmp' : 'monitor'} ${ep.address}: ${(e as { details?: string }).details ?? (e as Error).message}`);
+      }
+    }
+  } finally {
+    client.close();
+  }
+}
+
+async function waitForMonitorClient(supervisor: Supervisor): Promise<void> {
+  const handle = supervisor.get('monitor');
+  if (!handle) return;
+  const client = connect(MonitorClient, handle.address);
+  try {
+    for (;;) {
+      const r = await call(client, client.list, {});
+      if (r.clients > 0) return;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  } finally {
+    client.close();
+  }
 }
 
 /** -m: "128M", "1G", "512" (MiB), "size=2G" as QEMU reads them. */

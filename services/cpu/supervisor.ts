@@ -35,6 +35,11 @@ export interface SupervisorOptions {
   runtimeDir?: string;
   /** How long a service may take to become healthy. */
   startTimeoutMs?: number;
+  /**
+   * Services started again when they die after having started well (DESIGN: services
+   * survive each other): at most 5 times a minute, after 0.5 s, 1 s, 2 s...
+   */
+  restart?: readonly ServiceName[];
 }
 
 export function defaultRuntimeBase(): string {
@@ -48,12 +53,15 @@ export class Supervisor extends EventEmitter {
   private readonly startTimeoutMs: number;
   private stopping = false;
   private readonly exitHook = () => this.killNow();
+  private readonly restart: ReadonlySet<ServiceName>;
+  private readonly restarts = new Map<ServiceName, number[]>();
 
   constructor(options: SupervisorOptions = {}) {
     super();
     const name = (options.name ?? 'vm').replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 32);
     this.runtimeDir = options.runtimeDir ?? join(defaultRuntimeBase(), `${name}-${process.pid}`);
     this.startTimeoutMs = options.startTimeoutMs ?? 15000;
+    this.restart = new Set(options.restart ?? []);
     mkdirSync(this.runtimeDir, { recursive: true, mode: 0o700 });
     // Last resort on any exit path: no child survives us, no socket stays behind.
     process.on('exit', this.exitHook);
@@ -91,10 +99,12 @@ export class Supervisor extends EventEmitter {
       child.once('error', (e) => rej(new Error(`cannot start the ${name} service: ${e.message}`)));
     });
     exited.catch(() => {});
+    let started = false;
     child.on('exit', (code, signal) => {
       if (this.services.get(name)?.child === child) this.services.delete(name);
       if (!this.stopping) log.warn(`service ${name} (pid ${child.pid}) exited: ${signal ?? `status ${code}`}`);
       this.emit('service-exit', name, code, signal);
+      if (started && !this.stopping && this.restart.has(name)) this.restartLater(name, extraArgs);
     });
     // stdout carries one readiness line; anything after it is passed through.
     const lines = createInterface({ input: child.stdout! });
@@ -114,8 +124,28 @@ export class Supervisor extends EventEmitter {
       this.services.delete(name);
       throw e;
     }
+    started = true;
     log.info(`service ${name} started, pid ${child.pid}, ${address}`);
+    this.emit('service-start', name, address);
     return handle;
+  }
+
+  private restartLater(name: ServiceName, extraArgs: string[]): void {
+    const now = Date.now();
+    const recent = (this.restarts.get(name) ?? []).filter((t) => now - t < 60000);
+    if (recent.length >= 5) {
+      log.error(`service ${name} died ${recent.length} times in a minute: not restarting it`);
+      return;
+    }
+    recent.push(now);
+    this.restarts.set(name, recent);
+    const delay = 500 * 2 ** (recent.length - 1);
+    setTimeout(() => {
+      if (this.stopping || this.services.has(name)) return;
+      // a killed service could not remove its socket
+      rmSync(this.socketPath(name), { force: true });
+      this.start(name, extraArgs).catch((e: Error) => log.error(`restarting service ${name} failed: ${e.message}`));
+    }, delay).unref();
   }
 
   /** Uses a service someone else started (`--block-service unix:PATH` or HOST:PORT). */
@@ -126,6 +156,7 @@ export class Supervisor extends EventEmitter {
     const handle: ServiceHandle = { name, address };
     this.services.set(name, handle);
     log.info(`service ${name} attached at ${address}`);
+    this.emit('service-start', name, address);
     return handle;
   }
 

@@ -46,6 +46,9 @@ export interface ExitInfo {
   reason: 'poweroff' | 'quit' | 'error';
 }
 
+/** A run-control event for the monitor, in QMP's names (STOP, RESUME, RESET, SHUTDOWN). */
+export type MachineEventListener = (event: string, data?: Record<string, unknown>) => void;
+
 export class VirtMachine implements MachineControl {
   readonly name: string;
   readonly harts: number;
@@ -65,6 +68,8 @@ export class VirtMachine implements MachineControl {
   private readonly images: { addr: number; data: Uint8Array; memsz: number }[] = [];
   /** The board's devices as the main thread sees them (console input, device backends). */
   readonly devices: BoardDevices;
+  /** Run-control events for the monitor (machine-service.ts). */
+  private readonly listeners = new Set<MachineEventListener>();
 
   constructor(private readonly opts: VirtOptions) {
     if (!Number.isInteger(opts.harts) || opts.harts < 1) throw new ImageError(`invalid number of CPUs: ${opts.harts}`);
@@ -222,10 +227,10 @@ export class VirtMachine implements MachineControl {
         const code = Atomics.load(ctl, MCTL.EXIT_CODE);
         if (req === EXIT_RESET && !this.opts.noReboot) {
           Atomics.store(ctl, MCTL.EXIT_REQ, 0);
-          this.reset();
+          this.reset('guest-reset');
           continue;
         }
-        this.finish({ code, reason: 'poweroff' });
+        this.finish({ code, reason: 'poweroff' }, req === EXIT_RESET ? 'guest-reset' : 'guest-shutdown');
         return;
       }
       await waitAsync(ctl, MCTL.MAIN_WAKE, seen, 1000);
@@ -239,14 +244,26 @@ export class VirtMachine implements MachineControl {
     });
   }
 
-  quit(code = 0): void {
-    this.finish({ code, reason: 'quit' });
+  /** Ends the run; `why` is SHUTDOWN's reason in QMP (host-qmp-quit, host-signal...). */
+  quit(code = 0, why = 'host-ui'): void {
+    this.finish({ code, reason: 'quit' }, why);
   }
 
-  private finish(e: ExitInfo): void {
+  onEvent(listener: MachineEventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Tells the monitor's clients: the board's STOP, RESUME..., a device frontend's BLOCK_IO_ERROR. */
+  emit(event: string, data?: Record<string, unknown>): void {
+    for (const l of this.listeners) l(event, data);
+  }
+
+  private finish(e: ExitInfo, why = 'host-error'): void {
     if (this.exited) return;
     this.exited = true;
     this.rs = 'shutdown';
+    this.emit('SHUTDOWN', { guest: why.startsWith('guest'), reason: why });
     for (const v of this.views) {
       Atomics.or(v.ctl, CTL.REQUEST, REQ.TERMINATE);
       Atomics.add(v.ctl, CTL.WAKE, 1);
@@ -271,7 +288,17 @@ export class VirtMachine implements MachineControl {
   /** Pauses every hart and the guest clock; returns when all have stopped. */
   stop(): void {
     if (this.rs !== 'running') return;
-    this.state.pauseClock();
+    this.pause();
+    this.emit('STOP');
+  }
+
+  cont(): void {
+    if (this.rs !== 'paused' && this.rs !== 'prelaunch') return;
+    this.resume();
+    this.emit('RESUME');
+  }
+
+  private pause(): void {
     for (const v of this.views) {
       Atomics.or(v.ctl, CTL.REQUEST, REQ.PAUSE);
       Atomics.add(v.ctl, CTL.WAKE, 1);
@@ -285,11 +312,13 @@ export class VirtMachine implements MachineControl {
         wait(v.ctl, CTL.STATE_SEQ, seq, 10);
       }
     }
+    // The clock stops once no hart runs: a hart still on its way to the pause must not
+    // read a frozen time older than one it has already read (time never goes back).
+    this.state.pauseClock();
     this.rs = 'paused';
   }
 
-  cont(): void {
-    if (this.rs !== 'paused' && this.rs !== 'prelaunch') return;
+  private resume(): void {
     this.state.resumeClock();
     for (const v of this.views) {
       Atomics.and(v.ctl, CTL.REQUEST, ~REQ.PAUSE);
@@ -338,9 +367,10 @@ export class VirtMachine implements MachineControl {
    * System reset: harts stop, the loaded images go back into RAM, devices return to
    * their reset state, and every hart starts again at the reset vector.
    */
-  reset(): void {
+  reset(why = 'host-qmp-system-reset'): void {
+    if (this.exited) return;
     const wasRunning = this.rs === 'running';
-    this.stop();
+    if (wasRunning) this.pause();
     const u8 = new Uint8Array(this.ram.buffer);
     for (const im of this.images) {
       u8.set(im.data, im.addr - DRAM_BASE);
@@ -353,10 +383,26 @@ export class VirtMachine implements MachineControl {
       Atomics.store(v.ctl, CTL.IRQ, 0);
       Atomics.or(v.ctl, CTL.REQUEST, REQ.RESET);
     }
-    if (wasRunning || this.rs === 'paused') {
-      this.rs = 'paused';
-      this.cont();
+    // A paused machine stays paused, as QEMU's does; its harts reset when it continues.
+    if (wasRunning) this.resume();
+    this.emit('RESET', { guest: why.startsWith('guest'), reason: why });
+  }
+
+  /** Guest-physical memory for the monitor: RAM and the boot ROM; undefined elsewhere. */
+  readPhysical(addr: number, size: number): Uint8Array | undefined {
+    if (addr >= DRAM_BASE && addr + size <= DRAM_BASE + this.opts.ramSize) {
+      return new Uint8Array(this.ram.buffer, addr - DRAM_BASE, size).slice();
     }
+    const rom = this.config.rom;
+    if (addr >= this.resetPc && addr + size <= this.resetPc + rom.length) {
+      return rom.slice(addr - this.resetPc, addr - this.resetPc + size);
+    }
+    return undefined;
+  }
+
+  /** The RAM size, for the monitor's memory tree. */
+  get ramSize(): number {
+    return this.opts.ramSize;
   }
 
 }
