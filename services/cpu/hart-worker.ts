@@ -39,6 +39,7 @@ const hart = new Hart({
   misaLetters: 'acdfimsu',
   codeTrack: codeTrackViews(data.codeTrack, 0, data.config.ramSize),
   // TSEMU_JIT_THRESHOLD: block entries before translation (0: interpreter only)
+  resetPc: data.resetPc,
   jitThreshold: process.env.TSEMU_JIT_THRESHOLD !== undefined ? Number(process.env.TSEMU_JIT_THRESHOLD) : undefined,
 });
 hart.reset(data.resetPc);

@@ -382,8 +382,9 @@ export class VirtMachine implements MachineControl {
     for (const v of this.views) {
       Atomics.store(v.ctl, CTL.IRQ, 0);
       Atomics.or(v.ctl, CTL.REQUEST, REQ.RESET);
+      wake(v.ctl, CTL.REQUEST);
     }
-    // A paused machine stays paused, as QEMU's does; its harts reset when it continues.
+    // A paused machine stays paused, as QEMU's does; its harts reset at once (hart.ts).
     if (wasRunning) this.resume();
     this.emit('RESET', { guest: why.startsWith('guest'), reason: why });
   }

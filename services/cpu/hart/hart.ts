@@ -71,6 +71,8 @@ export interface HartEnv {
    * JavaScript function (translate.ts); 0 turns the translator off. Default 3000: below that, V8's compile time for a block costs more than it saves (measured on the Linux boot).
    */
   jitThreshold?: number;
+  /** Where a reset starts (the boot ROM); a reset request while paused is taken at once. */
+  resetPc?: number;
 }
 
 class Tlb {
@@ -2022,6 +2024,14 @@ export class Hart {
         if (r & REQ.STEP) {
           Atomics.and(this.ctl, CTL.REQUEST, ~REQ.STEP);
           this.step(1);
+          this.publish();
+          this.signalState();
+          continue;
+        }
+        if (r & REQ.RESET && this.env.resetPc !== undefined) {
+          // system_reset while paused: the monitor shows the reset state at once
+          Atomics.and(this.ctl, CTL.REQUEST, ~REQ.RESET);
+          this.reset(this.env.resetPc);
           this.publish();
           this.signalState();
           continue;
