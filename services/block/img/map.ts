@@ -7,7 +7,7 @@ import { parseSize } from './sizes.js';
 export function mapJsonLine(e: BlockExtent): string {
   const present = e.present ?? e.data;
   let s = `{ "start": ${e.offset}, "length": ${e.length}, "depth": ${e.depth}, "present": ${present}, "zero": ${e.zero}, "data": ${e.data}`;
-  if (e.hostOffset !== undefined && e.data && !e.compressed) s += `, "offset": ${e.hostOffset}`;
+  if (e.hostOffset !== undefined && !e.compressed) s += `, "offset": ${e.hostOffset}`;
   return s + '}';
 }
 

@@ -34,8 +34,9 @@ function inc(t: Tally, img: Qcow2Image, offset: number, bytes: number): void {
 async function walkL1(img: Qcow2Image, t: Tally, l1: Uint8Array, active: boolean): Promise<void> {
   const cs = img.clusterSize;
   const dv = new DataView(l1.buffer, l1.byteOffset, l1.byteLength);
-  let nextContiguous = 0;
   for (let i = 0; i < l1.length / 8; i++) {
+    // As qemu-img counts it: contiguity is judged within one L2 table.
+    let nextContiguous = 0;
     const hi = dv.getUint32(i * 8);
     const lo = dv.getUint32(i * 8 + 4);
     const l2 = l1Offset(hi, lo);

@@ -203,7 +203,8 @@ export class Qcow2Image implements BlockImage {
       while (length < limit) {
         const e = decodeL2(dv.getUint32(i * 8), dv.getUint32(i * 8 + 4), this.clusterBits);
         if (e.kind !== first.kind || e.copied !== first.copied) break;
-        if (first.kind === Kind.Normal && e.offset !== first.offset + (i - l2Index) * cs) break;
+        if ((first.kind === Kind.Normal || first.offset) && e.offset !== first.offset + (i - l2Index) * cs) break;
+        if (first.kind === Kind.Zero && !first.offset && e.offset) break;
         length = Math.min(limit, length + cs);
         i++;
       }
@@ -538,6 +539,7 @@ export class Qcow2Image implements BlockImage {
           }
         } else if (run.kind === Kind.Zero) {
           parts = [{ offset: offset + done, length: run.length, data: false, present: true, zero: true, depth: 0 }];
+          if (run.entry.offset) parts[0]!.hostOffset = run.entry.offset + ((offset + done) % this.clusterSize);
         } else if (run.kind === Kind.Compressed) {
           parts = [{ offset: offset + done, length: run.length, data: true, present: true, zero: false, depth: 0, compressed: true }];
         } else {
