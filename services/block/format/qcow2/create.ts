@@ -85,9 +85,10 @@ async function preallocateMetadata(img: Qcow2Image): Promise<void> {
     const stop = Math.min(img.size, (l1Index + 1) * per * cs);
     const n = Math.ceil((stop - pos) / cs);
     const table = await img.l2ForWrite(l1Index);
-    const host = await img.refcounts.alloc(n);
-    await img.setEntries(table, pos, n, (i) => ({ offset: host + i * cs, zero: false }));
-    end = Math.max(end, host + n * cs);
+    const hosts: number[] = [];
+    for (let i = 0; i < n; i++) hosts.push(await img.refcounts.alloc(1));
+    await img.setEntries(table, pos, n, (i) => ({ offset: hosts[i]!, zero: false }));
+    end = Math.max(end, hosts[n - 1]! + cs);
     pos = stop;
   }
   await img.flushLocked();

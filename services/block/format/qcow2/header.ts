@@ -183,6 +183,17 @@ export function featureTable(): Uint8Array {
 
 /** Serializes header, extensions and backing file name into one buffer of `clusterSize`. */
 export function serializeHeader(h: Qcow2Header, clusterSize: number): Uint8Array {
+  try {
+    return serializeOnce(h, clusterSize);
+  } catch (e) {
+    // The feature name table is optional: qemu leaves it out when the header cluster is full.
+    if (!h.extensions.some((x) => x.type === EXT_FEATURE_TABLE)) throw e;
+    h.extensions = h.extensions.filter((x) => x.type !== EXT_FEATURE_TABLE);
+    return serializeOnce(h, clusterSize);
+  }
+}
+
+function serializeOnce(h: Qcow2Header, clusterSize: number): Uint8Array {
   const buf = new Uint8Array(clusterSize);
   const dv = new DataView(buf.buffer);
   dv.setUint32(0, QCOW2_MAGIC);

@@ -335,7 +335,10 @@ export class Qcow2Image implements BlockImage {
     const n = (end - start) / cs;
     const head = offset - start;
     const table = await this.l2ForWrite(Math.floor(start / cs / 2 ** this.l2Bits));
-    const host = await this.refcounts.alloc(n);
+    // Cluster by cluster: new refcount blocks sit between data clusters, so a run of
+    // contiguous free clusters is not required (contiguous ones are written together).
+    const hosts: number[] = [];
+    for (let i = 0; i < n; i++) hosts.push(await this.refcounts.alloc(1));
     let whole: Uint8Array;
     if (head === 0 && data.length === end - start) {
       whole = data;
@@ -345,8 +348,13 @@ export class Qcow2Image implements BlockImage {
       if ((offset + data.length) % cs && (n > 1 || !head)) await this.readLocked(whole.subarray(whole.length - cs), end - cs);
       whole.set(data, head);
     }
-    await this.protocol.pwrite(whole, host);
-    await this.setEntries(table, start, n, (i) => ({ offset: host + i * cs, zero: false }));
+    for (let i = 0; i < n;) {
+      let j = i + 1;
+      while (j < n && hosts[j] === hosts[j - 1]! + cs) j++;
+      await this.protocol.pwrite(whole.subarray(i * cs, j * cs), hosts[i]!);
+      i = j;
+    }
+    await this.setEntries(table, start, n, (i) => ({ offset: hosts[i]!, zero: false }));
     return data.length;
   }
 

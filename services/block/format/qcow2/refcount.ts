@@ -29,6 +29,8 @@ export class Refcounts {
   tableClusters = 0;
   /** Lowest cluster index that may be free (an allocation hint). */
   private freeHint = 0;
+  /** One past the highest cluster allocated in this session (its data may not be written yet). */
+  private highWater = 0;
   private readonly clusterSize: number;
 
   constructor(
@@ -124,10 +126,10 @@ export class Refcounts {
    * Makes sure cluster `index` has a refcount block. Returns the cluster index of a block it
    * created (which then has refcount 1), or -1.
    */
-  async ensureBlock(index: number): Promise<number> {
+  async ensureBlock(index: number, avoidUntil = index + 1): Promise<number> {
     const t = Math.floor(index / 2 ** this.blockBits);
     if (t < this.table.length && this.table[t]) return -1;
-    if (t >= this.table.length) await this.growTable(t + 1);
+    if (t >= this.table.length) await this.growTable(t + 1, avoidUntil);
     if (this.table[t]) return -1; // growth placed one here
     // No block: every cluster in this range has refcount 0. The block goes at the range's
     // first cluster and counts itself.
@@ -152,7 +154,7 @@ export class Refcounts {
   }
 
   /** Moves the refcount table to a larger one holding at least `entries` entries. */
-  private async growTable(entries: number): Promise<void> {
+  private async growTable(entries: number, avoidUntil: number): Promise<void> {
     const perCluster = this.clusterSize / 8;
     let want = Math.max(entries, Math.ceil(this.table.length * 1.5), perCluster);
     for (;;) {
@@ -160,37 +162,36 @@ export class Refcounts {
       if (clusters * this.clusterSize > MAX_REFTABLE_BYTES) {
         throw new BlockError('Refcount table would exceed the maximum size: image too large for its cluster size', 'EFBIG');
       }
-      // Place the new table past everything the current table covers, and give each
-      // refcount range the table touches a block at its start (self-describing).
-      let start = Math.max(this.table.length * 2 ** this.blockBits, await this.endCluster());
-      const blocks = new Map<number, number[]>(); // table index -> clusters counted in that new block
-      const place = (): boolean => {
-        blocks.clear();
-        for (let c = start; c < start + clusters; c++) {
-          const t = Math.floor(c / 2 ** this.blockBits);
-          if (t < this.table.length && this.table[t]) return false; // should not happen beyond coverage
-          const first = t * 2 ** this.blockBits;
-          if (!blocks.has(t)) {
-            if (first >= start && first < start + clusters) { start = first + 1; return false; }
-            blocks.set(t, [first]);
-          }
-          blocks.get(t)!.push(c);
-        }
-        return true;
-      };
-      let tries = 0;
-      while (!place()) if (++tries > 64) throw new BlockError('Cannot place the refcount table', 'EIO');
-      const maxT = Math.max(entries - 1, ...[...blocks.keys()]);
+      // The new table goes at the end of the file (past anything being allocated), and
+      // right after it a refcount block for each range it touches that has none yet. Ranges
+      // with a block get their counts through the cache, flushed before the header moves.
+      const per = 2 ** this.blockBits;
+      const start = Math.max(await this.endCluster(), avoidUntil, this.highWater);
+      const hasBlock = (t: number) => t < this.table.length && this.table[t] !== 0;
+      let nBlocks = 0;
+      let fresh: number[] = [];
+      for (let i = 0; i < 64; i++) {
+        fresh = [];
+        for (let t = Math.floor(start / per); t <= Math.floor((start + clusters + nBlocks - 1) / per); t++) if (!hasBlock(t)) fresh.push(t);
+        if (fresh.length === nBlocks) break;
+        nBlocks = fresh.length;
+      }
+      if (fresh.length !== nBlocks) throw new BlockError('Cannot place the refcount table', 'EIO');
+      const maxT = Math.max(entries - 1, Math.floor((start + clusters + nBlocks - 1) / per));
       if (maxT >= clusters * perCluster) { want = maxT + 1; continue; }
       const newTable = new Array<number>(clusters * perCluster).fill(0);
       for (let i = 0; i < this.table.length; i++) newTable[i] = this.table[i]!;
-      for (const [t, counted] of blocks) newTable[t] = counted[0]! * this.clusterSize;
+      fresh.forEach((t, i) => { newTable[t] = (start + clusters + i) * this.clusterSize; });
       // Blocks first, then the table, then the header (each step flushed).
-      for (const [t, counted] of blocks) {
-        const block = new Uint8Array(this.clusterSize);
-        for (const c of counted) Refcounts.writeEntry(block, c % 2 ** this.blockBits, this.bits, 1);
-        await this.host.protocol.pwrite(block, newTable[t]!);
+      const newBlocks = new Map<number, Uint8Array>(fresh.map((t) => [t, new Uint8Array(this.clusterSize)]));
+      for (let c = start; c < start + clusters + nBlocks; c++) {
+        const t = Math.floor(c / per);
+        const nb = newBlocks.get(t);
+        if (nb) Refcounts.writeEntry(nb, c % per, this.bits, 1);
+        else await this.set(c, 1);
       }
+      for (const [t, block] of newBlocks) await this.host.protocol.pwrite(block, newTable[t]!);
+      this.highWater = Math.max(this.highWater, start + clusters + nBlocks);
       const tbuf = new Uint8Array(clusters * this.clusterSize);
       const dv = new DataView(tbuf.buffer);
       newTable.forEach((v, i) => dv.setBigUint64(i * 8, BigInt(v)));
@@ -225,14 +226,16 @@ export class Refcounts {
         else run = 0;
         c++;
       }
-      if (n === 1 || start === this.freeHint) this.freeHint = start + n;
+      const hintWasStart = n === 1 || start === this.freeHint;
       let restart = false;
       for (let i = start; i < start + n; i++) {
-        const made = await this.ensureBlock(i);
+        const made = await this.ensureBlock(i, start + n);
         if (made >= start && made < start + n) { restart = true; break; }
       }
       if (restart) continue;
       for (let i = start; i < start + n; i++) await this.set(i, 1);
+      if (hintWasStart) this.freeHint = start + n;
+      this.highWater = Math.max(this.highWater, start + n);
       return start * this.clusterSize;
     }
   }
