@@ -29,7 +29,6 @@ export class DeflatePool {
         this.waiting.delete(id);
         done?.(packed);
       });
-      w.unref();
       this.workers.push(w);
     }
   }
