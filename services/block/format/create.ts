@@ -3,7 +3,7 @@
  * (-o cluster_size=,refcount_bits=,compat=,lazy_refcounts=,preallocation=,backing_file=,backing_fmt=).
  */
 import { FileProtocol } from '../protocol/file.js';
-import { createQcow2 } from './qcow2/create.js';
+import { checkQcow2Create, createQcow2 } from './qcow2/create.js';
 import { BlockError } from './types.js';
 
 export interface CreateRequest {
@@ -35,10 +35,30 @@ export async function createImage(req: CreateRequest, parseSize: (s: string, wha
   }
   const o = req.options;
   const prealloc = o.get('preallocation') ?? 'off';
+  const qcow2 = req.format === 'qcow2' ? {
+    clusterSize: o.has('cluster_size') ? parseSize(o.get('cluster_size')!, 'cluster size') : undefined,
+    refcountBits: o.has('refcount_bits') ? Number(o.get('refcount_bits')) : undefined,
+    compat: o.get('compat'),
+    lazyRefcounts: onOff(o.get('lazy_refcounts'), 'lazy_refcounts'),
+    preallocation: prealloc as 'off' | 'metadata',
+    backingFile: o.get('backing_file'),
+    backingFormat: o.get('backing_fmt'),
+    compressionType: o.get('compression_type'),
+  } : undefined;
+  if (qcow2) {
+    if (!['off', 'metadata'].includes(prealloc)) {
+      throw new BlockError(`Preallocation mode '${prealloc}' is not supported by tsemu's qcow2 (off, metadata)`, 'ENOTSUP');
+    }
+    if (onOff(o.get('extended_l2'), 'extended_l2')) throw new BlockError('Extended L2 entries are not supported by tsemu', 'ENOTSUP');
+    if (o.get('encryption') && onOff(o.get('encryption'), 'encryption')) throw new BlockError('Encrypted images are not supported by tsemu', 'ENOTSUP');
+    if (o.get('data_file')) throw new BlockError('External data files are not supported by tsemu', 'ENOTSUP');
+    checkQcow2Create(req.size, qcow2);
+  } else if (!['off', 'full', 'falloc'].includes(prealloc)) {
+    throw new BlockError(`Invalid parameter '${prealloc}'`, 'EINVAL');
+  }
   const file = await FileProtocol.open(req.filename, { create: true });
   try {
-    if (req.format === 'raw') {
-      if (!['off', 'full', 'falloc'].includes(prealloc)) throw new BlockError(`Invalid parameter '${prealloc}'`, 'EINVAL');
+    if (!qcow2) {
       await file.truncate(req.size);
       if (prealloc !== 'off') {
         const chunk = new Uint8Array(1 << 20);
@@ -49,22 +69,7 @@ export async function createImage(req: CreateRequest, parseSize: (s: string, wha
       await file.flush();
       return;
     }
-    if (!['off', 'metadata'].includes(prealloc)) {
-      throw new BlockError(`Preallocation mode '${prealloc}' is not supported by tsemu's qcow2 (off, metadata)`, 'ENOTSUP');
-    }
-    if (onOff(o.get('extended_l2'), 'extended_l2')) throw new BlockError('Extended L2 entries are not supported by tsemu', 'ENOTSUP');
-    if (o.get('encryption') && onOff(o.get('encryption'), 'encryption')) throw new BlockError('Encrypted images are not supported by tsemu', 'ENOTSUP');
-    if (o.get('data_file')) throw new BlockError('External data files are not supported by tsemu', 'ENOTSUP');
-    await createQcow2(file, req.size, {
-      clusterSize: o.has('cluster_size') ? parseSize(o.get('cluster_size')!, 'cluster size') : undefined,
-      refcountBits: o.has('refcount_bits') ? Number(o.get('refcount_bits')) : undefined,
-      compat: o.get('compat'),
-      lazyRefcounts: onOff(o.get('lazy_refcounts'), 'lazy_refcounts'),
-      preallocation: prealloc as 'off' | 'metadata',
-      backingFile: o.get('backing_file'),
-      backingFormat: o.get('backing_fmt'),
-      compressionType: o.get('compression_type'),
-    });
+    await createQcow2(file, req.size, qcow2);
   } finally {
     await file.close();
   }

@@ -10,9 +10,11 @@ export function parseSize(text: string, what = 'size'): number {
   }
   const unit = m[2] ? UNITS.indexOf(m[2].toUpperCase()) : 0;
   const v = Number(m[1]) * 1024 ** unit;
-  if (!Number.isSafeInteger(Math.round(v)) || Math.round(v) !== v && unit === 0) {
-    throw new BlockError(`Image size must be less than 8 EiB!`, 'EINVAL');
+  if (v >= 2 ** 63) throw new BlockError('Image size must be less than 8 EiB!', 'EINVAL');
+  if (!Number.isSafeInteger(Math.round(v))) {
+    throw new BlockError(`The ${what} is too large for tsemu (sizes must be below 8 PiB)`, 'EFBIG');
   }
+  if (unit === 0 && !Number.isInteger(v)) throw new BlockError(`Invalid ${what} specified: it must be a whole number of bytes`, 'EINVAL');
   return Math.round(v);
 }
 

@@ -6,9 +6,9 @@
  * ordinary resize path, so creation and growth share one allocator.
  */
 import { BlockError, type BlockProtocol } from '../types.js';
-import { EXT_FEATURE_TABLE, COMPAT_LAZY_REFCOUNTS, featureTable, serializeHeader, type Qcow2Header } from './header.js';
+import { EXT_FEATURE_TABLE, COMPAT_LAZY_REFCOUNTS, MAX_L1_BYTES, featureTable, serializeHeader, type Qcow2Header } from './header.js';
 import { Qcow2Image } from './image.js';
-import { resizeImage } from './resize.js';
+import { l1EntriesFor, resizeImage } from './resize.js';
 
 export interface Qcow2CreateOptions {
   clusterSize?: number;
@@ -22,7 +22,15 @@ export interface Qcow2CreateOptions {
   compressionType?: string;
 }
 
-export async function createQcow2(protocol: BlockProtocol, size: number, o: Qcow2CreateOptions = {}): Promise<void> {
+interface Checked {
+  cs: number;
+  clusterBits: number;
+  version: number;
+  bits: number;
+}
+
+/** Checks create options before anything is written (so a refused create leaves no file behind). */
+export function checkQcow2Create(size: number, o: Qcow2CreateOptions = {}): Checked {
   const cs = o.clusterSize ?? 65536;
   if (!Number.isInteger(Math.log2(cs)) || cs < 512 || cs > 2 * 1024 * 1024) {
     throw new BlockError('Cluster size must be a power of two between 512 and 2048k', 'EINVAL');
@@ -45,6 +53,14 @@ export async function createQcow2(protocol: BlockProtocol, size: number, o: Qcow
     throw new BlockError(`Compression type '${o.compressionType}' is not supported by tsemu (zlib only)`, 'ENOTSUP');
   }
   if (!Number.isSafeInteger(size) || size < 0) throw new BlockError('Image size must be less than 8 EiB!', 'EINVAL');
+  if (l1EntriesFor(size, clusterBits) * 8 > MAX_L1_BYTES) {
+    throw new BlockError("The image size is too large for file format 'qcow2' (try using a larger cluster size)", 'EFBIG');
+  }
+  return { cs, clusterBits, version, bits };
+}
+
+export async function createQcow2(protocol: BlockProtocol, size: number, o: Qcow2CreateOptions = {}): Promise<void> {
+  const { cs, clusterBits, version, bits } = checkQcow2Create(size, o);
   const header: Qcow2Header = {
     version, backingFileOffset: 0, backingFileSize: 0, clusterBits, size: 0, cryptMethod: 0,
     l1Size: 0, l1TableOffset: 0, refcountTableOffset: cs, refcountTableClusters: 1, nbSnapshots: 0, snapshotsOffset: 0,

@@ -136,6 +136,9 @@ export class Qcow2Image implements BlockImage {
       throw new BlockError('Reference count table offset invalid: it points past the end of the file', 'EINVAL');
     }
     await this.refcounts.load(h.refcountTableOffset, h.refcountTableClusters);
+    this.fileSize = fileSize;
+    // Read-only users (info, check, convert) may look at a damaged image; writers may not.
+    if (!this.protocol.readOnly) this.validateMetadata(fileSize);
     if (h.nbSnapshots) {
       const maxBytes = 64 * 1024 * 1024;
       const bytes = Math.min(maxBytes, fileSize - h.snapshotsOffset);
@@ -143,6 +146,70 @@ export class Qcow2Image implements BlockImage {
       const buf = new Uint8Array(bytes);
       await this.protocol.pread(buf, h.snapshotsOffset);
       this.snapshotList = parseSnapshotTable(buf, h.nbSnapshots, cs);
+    }
+  }
+
+  /** Host file size as last seen (refreshed when a read goes past it). */
+  private fileSize = 0;
+
+  /**
+   * Refuses tables that point outside the file or into other metadata: reading through them
+   * would return garbage, and allocating through them would overwrite live data.
+   */
+  private validateMetadata(fileSize: number): void {
+    const cs = this.clusterSize;
+    const h = this.header;
+    const fixed: Array<[number, number, string]> = [
+      [0, cs, 'qcow2 header'],
+      [h.refcountTableOffset, h.refcountTableClusters * cs, 'refcount table'],
+    ];
+    if (h.l1Size) fixed.push([h.l1TableOffset, h.l1Size * 8, 'active L1 table']);
+    const overlaps = (o: number, what: string) => {
+      for (const [a, n, name] of fixed) {
+        if (o < a + n && a < o + cs && name !== what) return name;
+      }
+      return undefined;
+    };
+    const seen = new Set<number>();
+    this.refcounts.table.forEach((b, i) => {
+      if (!b) return;
+      if (b >= fileSize) {
+        throw new BlockError(`Image is corrupt: refcount block ${i} at offset 0x${b.toString(16)} is past the end of the file`, 'EIO');
+      }
+      const hit = overlaps(b, 'refcount block');
+      if (hit) throw new BlockError(`Image is corrupt: refcount block ${i} at offset 0x${b.toString(16)} overlaps the ${hit}`, 'EIO');
+      if (seen.has(b)) throw new BlockError(`Image is corrupt: refcount block ${i} at offset 0x${b.toString(16)} is listed twice (refcount loop)`, 'EIO');
+      seen.add(b);
+    });
+  }
+
+  /** QEMU's overlap check: a guest data write must never land on the image's own tables. */
+  private checkOverlap(host: number, length: number): void {
+    const h = this.header;
+    const cs = this.clusterSize;
+    const ranges: Array<[number, number, string]> = [
+      [0, cs, 'qcow2 header'],
+      [h.refcountTableOffset, h.refcountTableClusters * cs, 'refcount table'],
+      [h.l1TableOffset, h.l1Size * 8, 'active L1 table'],
+    ];
+    for (const [a, n, name] of ranges) {
+      if (n && host < a + n && a < host + length) {
+        throw new BlockError(`qcow2: Preventing invalid write on metadata (overlaps with ${name}); image is corrupt`, 'EIO');
+      }
+    }
+    for (let c = Math.floor(host / cs) * cs; c < host + length; c += cs) {
+      if (this.refcounts.isBlock(c)) {
+        throw new BlockError('qcow2: Preventing invalid write on metadata (overlaps with refcount block); image is corrupt', 'EIO');
+      }
+    }
+  }
+
+  /** Fails clearly when metadata sends a read past the end of the file. */
+  private async checkInFile(host: number, what: string): Promise<void> {
+    if (host < this.fileSize) return;
+    this.fileSize = await this.protocol.size();
+    if (host >= this.fileSize) {
+      throw new BlockError(`qcow2: Image is corrupt: ${what} offset 0x${host.toString(16)} is past the end of the file`, 'EIO');
     }
   }
 
@@ -194,6 +261,7 @@ export class Qcow2Image implements BlockImage {
     const none: L2Entry = { kind: Kind.Unallocated, offset: 0, copied: false, compressedOffset: 0, compressedBytes: 0 };
     if (!l2Offset) return { kind: Kind.Unallocated, host: 0, length: limit, copied: false, entry: none };
     this.checkMetadataOffset(l2Offset, 'L2 table');
+    await this.checkInFile(l2Offset, 'L2 table');
     const table = await this.l2cache.get(l2Offset);
     const dv = new DataView(table.buffer, table.byteOffset, table.byteLength);
     const first = decodeL2(dv.getUint32(l2Index * 8), dv.getUint32(l2Index * 8 + 4), this.clusterBits);
@@ -250,6 +318,10 @@ export class Qcow2Image implements BlockImage {
   private async readRun(run: Run, part: Uint8Array, offset: number): Promise<void> {
     switch (run.kind) {
       case Kind.Normal:
+        if (run.entry.offset % this.clusterSize) {
+          throw new BlockError(`qcow2: Image is corrupt: data cluster offset 0x${run.entry.offset.toString(16)} unaligned`, 'EIO');
+        }
+        await this.checkInFile(run.host + part.length - 1, 'data cluster');
         await this.protocol.pread(part, run.host);
         return;
       case Kind.Zero:
@@ -319,6 +391,7 @@ export class Qcow2Image implements BlockImage {
     while (done < buf.length) {
       const run = await this.mapRun(offset + done, buf.length - done);
       if (run.copied) {
+        this.checkOverlap(run.host, run.length);
         await this.protocol.pwrite(buf.subarray(done, done + run.length), run.host);
         done += run.length;
         continue;
@@ -351,6 +424,7 @@ export class Qcow2Image implements BlockImage {
     for (let i = 0; i < n;) {
       let j = i + 1;
       while (j < n && hosts[j] === hosts[j - 1]! + cs) j++;
+      this.checkOverlap(hosts[i]!, (j - i) * cs);
       await this.protocol.pwrite(whole.subarray(i * cs, j * cs), hosts[i]!);
       i = j;
     }

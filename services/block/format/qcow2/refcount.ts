@@ -58,6 +58,14 @@ export class Refcounts {
     this.table = table;
     this.tableOffset = tableOffset;
     this.tableClusters = tableClusters;
+    this.blocks = new Set(table.filter((b) => b));
+  }
+
+  private blocks = new Set<number>();
+
+  /** Whether a refcount block lives at host offset `offset`. */
+  isBlock(offset: number): boolean {
+    return this.blocks.has(offset);
   }
 
   private static readEntry(block: Uint8Array, i: number, bits: number): number {
@@ -148,6 +156,7 @@ export class Refcounts {
     await this.host.protocol.pwrite(block, offset);
     if (this.cache.ordered) await this.host.protocol.flush();
     this.table[t] = offset;
+    this.blocks.add(offset);
     const entry = new Uint8Array(8);
     new DataView(entry.buffer).setBigUint64(0, BigInt(offset));
     await this.host.protocol.pwrite(entry, this.tableOffset + t * 8);
@@ -202,6 +211,7 @@ export class Refcounts {
       const oldClusters = this.tableClusters;
       await this.host.setRefcountTable(start * this.clusterSize, clusters);
       this.table = newTable;
+      this.blocks = new Set(newTable.filter((b) => b));
       this.tableOffset = start * this.clusterSize;
       this.tableClusters = clusters;
       for (let i = 0; i < oldClusters; i++) await this.add(oldOffset / this.clusterSize + i, -1);
