@@ -48,7 +48,7 @@ const cases: Case[] = [
   { name: 'compressed L2 entry with garbage data', patch: u64(L2, (1n << 62n) | 0x10000n), args: ['convert', '-O', 'raw'], error: /Could not decompress a compressed cluster/ },
   { name: 'refcount block inside the L1 table (loop), opened for writing', patch: u64(0x10000, BigInt(L1)), args: ['resize', '@', '+1M'], error: /refcount block 0 at offset 0x30000 overlaps the active L1 table/ },
   { name: 'refcount block listed twice, opened for writing', patch: u64(0x10008, 0x20000n), args: ['snapshot', '-c', 's1'], error: /listed twice \(refcount loop\)/ },
-  { name: 'truncated file (as qemu-img: header too short)', patch: (b) => b.subarray(0, 50), args: ['info'], error: /Could not open '.*': qcow2 header too short$/ },
+  { name: 'truncated file (as qemu-img: header too short)', patch: (b) => b.subarray(0, 50), args: ['info'], error: /Could not open '.*': qcow2 header too short\n$/ },
 ];
 
 for (const c of cases) {
