@@ -25,6 +25,7 @@ import { decodeL2, isZero, Kind, l1Offset, writeCompressed, writeStandard, COPIE
 import { compressCluster, decompressCluster } from './compress.js';
 import { parseSnapshotTable, type SnapshotEntry } from './snapshot-table.js';
 import { Mutex } from './mutex.js';
+import { BitmapTracker } from './bitmaps.js';
 
 export type OpenBacking = (filename: string, opts: OpenOptions) => Promise<BlockImage>;
 
@@ -364,13 +365,24 @@ export class Qcow2Image implements BlockImage {
 
   // ---- write ---------------------------------------------------------------------------
 
-  private async beforeWrite(): Promise<void> {
+  /** Enabled persistent bitmaps we keep up to date (undefined when there are none we can). */
+  bitmaps?: BitmapTracker;
+
+  /** Everything the first change to an image needs (autoclear bits, bitmaps in_use, the lazy dirty bit). */
+  async beforeWrite(): Promise<void> {
     if (this.header.autoclear && !this.autoclearDone) {
-      // We do not keep bitmaps (or other autoclear features) up to date: say so, as the spec asks.
-      this.header.autoclear = 0n;
-      await this.writeHeader();
+      const ext = this.header.extensions.find((e) => e.type === EXT_BITMAPS);
+      if (ext && this.header.autoclear & AUTOCLEAR_BITMAPS) this.bitmaps = await BitmapTracker.open(this, ext.data);
+      // Autoclear features we do not keep up to date are cleared, as the spec asks; the
+      // bitmaps bit stays when the tracker keeps every bitmap consistent.
+      const keep = this.bitmaps ? AUTOCLEAR_BITMAPS : 0n;
+      if (this.header.autoclear & ~keep) {
+        this.header.autoclear &= keep;
+        await this.writeHeader();
+      }
     }
     this.autoclearDone = true;
+    await this.bitmaps?.start();
     if (this.lazy && !this.markedDirty && this.header.version >= 3) {
       this.header.incompatible |= INCOMPAT_DIRTY;
       await this.writeHeader();
@@ -387,6 +399,7 @@ export class Qcow2Image implements BlockImage {
 
   async writeLocked(buf: Uint8Array, offset: number): Promise<void> {
     await this.beforeWrite();
+    this.bitmaps?.mark(offset, buf.length);
     let done = 0;
     while (done < buf.length) {
       const run = await this.mapRun(offset + done, buf.length - done);
@@ -509,6 +522,7 @@ export class Qcow2Image implements BlockImage {
     if (!packed) return this.write(data, offset);
     await this.lock.run(async () => {
       await this.beforeWrite();
+      this.bitmaps?.mark(offset, data.length);
       const table = await this.l2ForWrite(Math.floor(offset / this.clusterSize / 2 ** this.l2Bits));
       const host = await this.allocBytes(packed.length);
       await this.protocol.pwrite(packed, host);
@@ -551,6 +565,7 @@ export class Qcow2Image implements BlockImage {
   private async zeroLocked(offset: number, length: number, mode: 'zero' | 'zero-unmap' | 'discard'): Promise<void> {
     if (!length) return;
     await this.beforeWrite();
+    this.bitmaps?.mark(offset, length);
     const cs = this.clusterSize;
     const v3 = this.header.version >= 3;
     let pos = offset;
@@ -658,6 +673,9 @@ export class Qcow2Image implements BlockImage {
   async resize(size: number): Promise<void> {
     this.writable();
     const { resizeImage } = await import('./resize.js');
+    if (this.header.extensions.some((e) => e.type === EXT_BITMAPS) && this.header.autoclear & AUTOCLEAR_BITMAPS) {
+      throw new BlockError("Can't resize an image which has bitmaps", 'ENOTSUP');
+    }
     await this.lock.run(() => resizeImage(this, size));
   }
 
@@ -739,6 +757,7 @@ export class Qcow2Image implements BlockImage {
     await this.lock.run(async () => {
       if (!this.readOnly) {
         await this.flushLocked();
+        await this.bitmaps?.store();
         if (this.markedDirty) {
           this.header.incompatible &= ~INCOMPAT_DIRTY;
           await this.writeHeader();

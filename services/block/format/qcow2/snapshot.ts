@@ -91,6 +91,7 @@ export async function createSnapshot(img: Qcow2Image, name: string): Promise<Sna
   if (find(img, name) >= 0 && img.snapshotList.some((s) => s.name === name)) {
     throw new BlockError(`Could not create snapshot '${name}': File exists`, 'EEXIST');
   }
+  await img.beforeWrite();
   await img.flushLocked();
   // References first: the active tree gains one; COPIED flags drop accordingly.
   await adjustTree(img, img.l1, +1);
@@ -116,6 +117,7 @@ export async function deleteSnapshot(img: Qcow2Image, nameOrId: string): Promise
   const i = find(img, nameOrId);
   if (i < 0) throw new BlockError(`Could not delete snapshot '${nameOrId}': snapshot not found`, 'ENOENT');
   const s = img.snapshotList[i]!;
+  await img.beforeWrite();
   await img.flushLocked();
   await writeSnapshotTable(img, img.snapshotList.filter((_, j) => j !== i));
   if (s.l1Size) {
@@ -133,6 +135,9 @@ export async function applySnapshot(img: Qcow2Image, nameOrId: string): Promise<
   const i = find(img, nameOrId);
   if (i < 0) throw new BlockError(`Could not apply snapshot '${nameOrId}': snapshot not found`, 'ENOENT');
   const s = img.snapshotList[i]!;
+  await img.beforeWrite();
+  // Every guest byte may change: enabled dirty bitmaps must say so.
+  img.bitmaps?.markAll();
   await img.flushLocked();
   const snapL1 = new Uint8Array(s.l1Size * 8);
   if (s.l1Size) await img.protocol.pread(snapL1, s.l1TableOffset);
