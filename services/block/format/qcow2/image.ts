@@ -303,7 +303,7 @@ export class Qcow2Image implements BlockImage {
 
   async read(buf: Uint8Array, offset: number): Promise<void> {
     this.checkRange(offset, buf.length);
-    await this.lock.run(() => this.readLocked(buf, offset));
+    await this.lock.read(() => this.readLocked(buf, offset));
   }
 
   async readLocked(buf: Uint8Array, offset: number): Promise<void> {
@@ -394,7 +394,15 @@ export class Qcow2Image implements BlockImage {
   async write(buf: Uint8Array, offset: number): Promise<void> {
     this.writable();
     this.checkRange(offset, buf.length);
-    await this.lock.run(() => this.writeLocked(buf, offset));
+    await this.lock.run(async () => {
+      await this.writeLocked(buf, offset);
+      if (this.writeThrough) await this.flushLocked();
+    });
+  }
+
+  /** cache=writethrough|directsync: a completed write is durable, metadata included. */
+  private get writeThrough(): boolean {
+    return this.opts.cache === 'writethrough' || this.opts.cache === 'directsync';
   }
 
   async writeLocked(buf: Uint8Array, offset: number): Promise<void> {
@@ -553,13 +561,19 @@ export class Qcow2Image implements BlockImage {
   async writeZeroes(offset: number, length: number, unmap: boolean): Promise<void> {
     this.writable();
     this.checkRange(offset, length);
-    await this.lock.run(() => this.zeroLocked(offset, length, unmap ? 'zero-unmap' : 'zero'));
+    await this.lock.run(async () => {
+      await this.zeroLocked(offset, length, unmap ? 'zero-unmap' : 'zero');
+      if (this.writeThrough) await this.flushLocked();
+    });
   }
 
   async discard(offset: number, length: number): Promise<void> {
     this.writable();
     this.checkRange(offset, length);
-    await this.lock.run(() => this.zeroLocked(offset, length, 'discard'));
+    await this.lock.run(async () => {
+      await this.zeroLocked(offset, length, 'discard');
+      if (this.writeThrough) await this.flushLocked();
+    });
   }
 
   private async zeroLocked(offset: number, length: number, mode: 'zero' | 'zero-unmap' | 'discard'): Promise<void> {
@@ -620,7 +634,7 @@ export class Qcow2Image implements BlockImage {
 
   async blockStatus(offset: number, length: number): Promise<BlockExtent[]> {
     this.checkRange(offset, length);
-    return this.lock.run(async () => {
+    return this.lock.read(async () => {
       const out: BlockExtent[] = [];
       let done = 0;
       while (done < length) {
