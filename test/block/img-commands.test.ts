@@ -219,3 +219,35 @@ test('check -r leaks repairs leaked clusters; exit statuses follow qemu-img', as
   t.regex(fix.stdout, /2 leaked clusters\n/);
   await qemuCheckClean(t, f, 'repaired');
 });
+
+test('check -r all repairs a refcount that is too low, with qemu-img\'s report', async (t) => {
+  const dir = tempDir(t);
+  const f = join(dir, 'c.qcow2');
+  await must('qemu-img', ['create', '-q', '-f', 'qcow2', f, '1M']);
+  await qemuIo(f, ['write -P 1 0 64k']);
+  const b = readFileSync(f);
+  b.writeUInt16BE(0, 0x20000 + 5 * 2); // the data cluster's refcount: 1 -> 0
+  writeFileSync(f, b);
+  const before = await img(['check', f]);
+  const q = await tool('qemu-img', ['check', f]);
+  t.is(before.code, 2);
+  t.is(before.stdout, q.stdout);
+  t.is(before.stderr, q.stderr);
+  const fix = await img(['check', '-r', 'all', f]);
+  t.is(fix.code, 0, fix.stdout + fix.stderr);
+  t.regex(fix.stdout, /^The following inconsistencies were found and repaired:\n\n {4}0 leaked clusters\n {4}1 corruptions\n\nDouble checking the fixed image now...\nNo errors were found on the image.\n/);
+  await qemuCheckClean(t, f, 'after -r all');
+});
+
+test('zstd images: info, map and check work; compressed clusters are refused clearly', async (t) => {
+  const dir = tempDir(t);
+  const f = join(dir, 'z.qcow2');
+  await must('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'compression_type=zstd', f, '1M']);
+  await qemuIo(f, ['write -P 1 0 64k', 'write -c -P 2 128k 64k']);
+  t.deepEqual(JSON.parse(await imgOk(['info', '--output=json', f])), JSON.parse(await must('qemu-img', ['info', '--output=json', f])));
+  t.is(await imgOk(['map', '--output=json', f]), await must('qemu-img', ['map', '--output=json', f]));
+  t.is((await img(['check', f])).code, 0);
+  const r = await img(['convert', '-O', 'raw', f, join(dir, 'z.raw')]);
+  t.is(r.code, 1);
+  t.is(r.stderr, 'tsemu-img: zstd-compressed clusters are not supported by tsemu\n');
+});

@@ -517,6 +517,9 @@ export class Qcow2Image implements BlockImage {
 
   async writeCompressedCluster(data: Uint8Array, offset: number, precompressed?: Uint8Array | null): Promise<void> {
     this.writable();
+    if (this.header.compressionType !== 0) {
+      throw new BlockError('zstd compression (compression_type=zstd) is not supported by tsemu: cannot write compressed clusters', 'ENOTSUP');
+    }
     if (offset % this.clusterSize || (data.length !== this.clusterSize && offset + data.length !== this.size)) {
       throw new BlockError('Compressed writes must cover whole clusters', 'EINVAL');
     }
