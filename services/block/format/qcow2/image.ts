@@ -479,6 +479,9 @@ export class Qcow2Image implements BlockImage {
     this.l2cache.markDirty(l2Offset);
     if (this.lastCompressed) this.lastCompressed = undefined;
     if (freed.length) {
+      // A freed cluster may be reused for anything: stop packing compressed data into it.
+      const tail = this.compressedTail;
+      if (tail && freed.some(([o, b]) => o < tail.end && tail.end - this.clusterSize < o + b)) this.compressedTail = undefined;
       await this.refcounts.cache.dependOn(this.l2cache);
       for (const [o, b] of freed) await this.refcounts.free(o, b);
     }
@@ -541,14 +544,15 @@ export class Qcow2Image implements BlockImage {
     });
   }
 
-  private compressedTail: { next: number; end: number } | undefined;
+  /** Where the next compressed cluster may be packed (forgotten whenever clusters are freed). */
+  compressedTail: { next: number; end: number } | undefined;
 
   /** Allocates `bytes` (< a cluster) for compressed data, packing them into a shared cluster. */
   private async allocBytes(bytes: number): Promise<number> {
     // Compressed data never spans host clusters here, so each compressed cluster holds
     // exactly one reference to the one host cluster it lives in.
     const t = this.compressedTail;
-    if (t && t.next + bytes <= t.end && (await this.refcounts.get(t.end / this.clusterSize - 1)) > 0) {
+    if (t && t.next + bytes <= t.end) {
       const at = t.next;
       t.next = at + bytes;
       await this.refcounts.add(Math.floor(at / this.clusterSize), 1);

@@ -14,6 +14,7 @@ import { serializeSnapshotTable, type SnapshotEntry } from './snapshot-table.js'
 /** Adds `delta` to the refcount of every L2 table and data cluster under `l1`, and sets COPIED flags to match. */
 export async function adjustTree(img: Qcow2Image, l1: Uint8Array, delta: number): Promise<void> {
   const cs = img.clusterSize;
+  if (delta < 0) img.compressedTail = undefined;
   const l1v = new DataView(l1.buffer, l1.byteOffset, l1.byteLength);
   if (delta > 0) await img.l2cache.dependOn(img.refcounts.cache);
   else if (delta < 0) await img.refcounts.cache.dependOn(img.l2cache);
@@ -88,9 +89,8 @@ async function writeL1(img: Qcow2Image): Promise<void> {
 }
 
 export async function createSnapshot(img: Qcow2Image, name: string): Promise<SnapshotInfo> {
-  if (find(img, name) >= 0 && img.snapshotList.some((s) => s.name === name)) {
-    throw new BlockError(`Could not create snapshot '${name}': File exists`, 'EEXIST');
-  }
+  // As qemu-img: names need not be unique (ids are); lookups take the first match.
+  if (!name) throw new BlockError(`Could not create snapshot '${name}': Invalid argument`, 'EINVAL');
   await img.beforeWrite();
   await img.flushLocked();
   // References first: the active tree gains one; COPIED flags drop accordingly.
@@ -133,7 +133,7 @@ export async function deleteSnapshot(img: Qcow2Image, nameOrId: string): Promise
 
 export async function applySnapshot(img: Qcow2Image, nameOrId: string): Promise<void> {
   const i = find(img, nameOrId);
-  if (i < 0) throw new BlockError(`Could not apply snapshot '${nameOrId}': snapshot not found`, 'ENOENT');
+  if (i < 0) throw new BlockError(`Could not apply snapshot '${nameOrId}': Failed to load snapshot: No such file or directory`, 'ENOENT');
   const s = img.snapshotList[i]!;
   await img.beforeWrite();
   // Every guest byte may change: enabled dirty bitmaps must say so.
