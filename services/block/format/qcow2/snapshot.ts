@@ -91,6 +91,9 @@ async function writeL1(img: Qcow2Image): Promise<void> {
 export async function createSnapshot(img: Qcow2Image, name: string): Promise<SnapshotInfo> {
   // As qemu-img: names need not be unique (ids are); lookups take the first match.
   if (!name) throw new BlockError(`Could not create snapshot '${name}': Invalid argument`, 'EINVAL');
+  if (img.refcounts.maxRefcount < 2) {
+    throw new BlockError(`Could not create snapshot '${name}': refcount_bits=1 cannot count a second reference (Numerical result out of range)`, 'ERANGE');
+  }
   await img.beforeWrite();
   await img.flushLocked();
   // References first: the active tree gains one; COPIED flags drop accordingly.
