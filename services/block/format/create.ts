@@ -33,6 +33,8 @@ export async function createImage(req: CreateRequest, parseSize: (s: string, wha
   for (const k of req.options.keys()) {
     if (!known.includes(k)) throw new BlockError(`Invalid parameter '${k}'`, 'EINVAL');
   }
+  // qemu-img rounds a size up to whole 512-byte sectors.
+  req = { ...req, size: Math.ceil(req.size / 512) * 512 };
   const o = req.options;
   const prealloc = o.get('preallocation') ?? 'off';
   const qcow2 = req.format === 'qcow2' ? {

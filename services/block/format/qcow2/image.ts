@@ -77,8 +77,9 @@ export class Qcow2Image implements BlockImage {
     this.l2cache.ordered = this.refcounts.cache.ordered = !this.lazy && !unsafe;
   }
 
+  /** As qemu: the virtual size is whole 512-byte sectors (a header size in between rounds down). */
   get size(): number {
-    return this.header.size;
+    return Math.floor(this.header.size / 512) * 512;
   }
 
   get granularity(): number {
@@ -726,7 +727,7 @@ export class Qcow2Image implements BlockImage {
     return {
       filename: this.protocol.filename,
       format: 'qcow2',
-      virtualSize: h.size,
+      virtualSize: this.size,
       actualSize: await this.protocol.allocatedSize?.(),
       clusterSize: this.clusterSize,
       dirty: (h.incompatible & INCOMPAT_DIRTY) !== 0n,

@@ -33,6 +33,7 @@ export async function growL1(img: Qcow2Image, entries: number): Promise<void> {
 
 export async function resizeImage(img: Qcow2Image, size: number): Promise<void> {
   if (!Number.isSafeInteger(size) || size < 0) throw new BlockError('Invalid image size specified', 'EINVAL');
+  size = Math.ceil(size / 512) * 512;
   if (size === img.size) return;
   if (img.snapshotList.length && size < img.size) {
     throw new BlockError("Can't resize an image which has snapshots", 'ENOTSUP');
