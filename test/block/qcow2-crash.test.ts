@@ -14,8 +14,8 @@ import { imgOk, must, qemuIo, rng, tool } from './tools.js';
 
 const child = fileURLToPath(new URL('./crash-child.js', import.meta.url));
 
-async function runAndKill(file: string, seed: number, afterMs: number): Promise<void> {
-  const p = spawn(process.execPath, [child, file, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function runAndKill(file: string, seed: number, afterMs: number, mode = ''): Promise<void> {
+  const p = spawn(process.execPath, [child, file, String(seed), mode], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   p.stderr.on('data', (d) => { err += d; });
   await new Promise<void>((resolve, reject) => {
@@ -28,10 +28,11 @@ async function runAndKill(file: string, seed: number, afterMs: number): Promise<
   await exited;
 }
 
-for (const [label, opts, backing] of [
-  ['4k clusters', 'cluster_size=4096', false],
-  ['512 B clusters, refcount_bits=64 (table growth)', 'cluster_size=512,refcount_bits=64', false],
-  ['64k clusters over a backing file', 'cluster_size=65536', true],
+for (const [label, opts, backing, mode] of [
+  ['4k clusters', 'cluster_size=4096', false, ''],
+  ['512 B clusters, refcount_bits=64 (table growth)', 'cluster_size=512,refcount_bits=64', false, ''],
+  ['64k clusters over a backing file', 'cluster_size=65536', true, ''],
+  ['4k clusters with snapshots created, applied and deleted', 'cluster_size=4096', false, 'snapshots'],
 ] as const) {
   test(`SIGKILL mid-workload leaves at worst leaks: ${label}`, async (t) => {
     const dir = tempDir(t);
@@ -46,7 +47,7 @@ for (const [label, opts, backing] of [
     const r = rng(opts.length);
     let leaky = 0;
     for (let round = 0; round < 4; round++) {
-      await runAndKill(f, round * 7 + 1, 50 + Math.floor(r() * 400));
+      await runAndKill(f, round * 7 + 1, 50 + Math.floor(r() * 400), mode);
       const check = await tool('qemu-img', ['check', f]);
       t.true(check.code === 0 || check.code === 3, `round ${round}: qemu-img check status ${check.code}\n${check.stdout}${check.stderr}`);
       if (check.code === 3) leaky++;
