@@ -366,6 +366,9 @@ export class Qcow2Image implements BlockImage {
 
   // ---- write ---------------------------------------------------------------------------
 
+  /** beforeWrite has run: the header, bitmaps and dirty bit are ready for plain data writes. */
+  private writeReady = false;
+
   /** Enabled persistent bitmaps we keep up to date (undefined when there are none we can). */
   bitmaps?: BitmapTracker;
 
@@ -390,11 +393,15 @@ export class Qcow2Image implements BlockImage {
       await this.protocol.flush();
       this.markedDirty = true;
     }
+    this.writeReady = true;
   }
 
   async write(buf: Uint8Array, offset: number): Promise<void> {
     this.writable();
     this.checkRange(offset, buf.length);
+    // Fast path: data over clusters this image owns alone changes no metadata, so it may run
+    // beside reads and other such writes (the guest orders overlapping requests itself).
+    if (this.writeReady && !this.writeThrough && (await this.lock.read(() => this.writeInPlace(buf, offset)))) return;
     await this.lock.run(async () => {
       await this.writeLocked(buf, offset);
       if (this.writeThrough) await this.flushLocked();
@@ -404,6 +411,25 @@ export class Qcow2Image implements BlockImage {
   /** cache=writethrough|directsync: a completed write is durable, metadata included. */
   private get writeThrough(): boolean {
     return this.opts.cache === 'writethrough' || this.opts.cache === 'directsync';
+  }
+
+  /** Writes `buf` if every cluster it touches is allocated and COPIED; false (nothing written) otherwise. */
+  private async writeInPlace(buf: Uint8Array, offset: number): Promise<boolean> {
+    const runs: Run[] = [];
+    for (let done = 0; done < buf.length;) {
+      const run = await this.mapRun(offset + done, buf.length - done);
+      if (!run.copied) return false;
+      this.checkOverlap(run.host, run.length);
+      runs.push(run);
+      done += run.length;
+    }
+    this.bitmaps?.mark(offset, buf.length);
+    let done = 0;
+    for (const run of runs) {
+      await this.protocol.pwrite(buf.subarray(done, done + run.length), run.host);
+      done += run.length;
+    }
+    return true;
   }
 
   async writeLocked(buf: Uint8Array, offset: number): Promise<void> {
@@ -496,8 +522,10 @@ export class Qcow2Image implements BlockImage {
     const fresh = await this.refcounts.alloc(1);
     const buf = new Uint8Array(this.clusterSize);
     if (offset) buf.set(await this.l2cache.get(offset));
-    await this.l2cache.install(fresh, buf);
+    // The dependency first: should the refcount cache be waiting for L2 tables (after a
+    // free), that wait is settled before the new table, which needs its refcount first, joins.
     await this.l2cache.dependOn(this.refcounts.cache);
+    await this.l2cache.install(fresh, buf);
     await this.l2cache.flushOne(fresh);
     if (this.l2cache.ordered) await this.protocol.flush();
     await this.setL1Entry(l1Index, fresh);
