@@ -6,7 +6,7 @@ import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openImage } from '../../services/block/format/open.js';
-import { tempDir } from '../helpers/procs.js';
+import { binPath, tempDir } from '../helpers/procs.js';
 import { img, imgOk, must, qemuIo, tool } from './tools.js';
 import { workload } from './workload.js';
 
@@ -250,4 +250,28 @@ test('zstd images: info, map and check work; compressed clusters are refused cle
   const r = await img(['convert', '-O', 'raw', f, join(dir, 'z.raw')]);
   t.is(r.code, 1);
   t.is(r.stderr, 'tsemu-img: zstd-compressed clusters are not supported by tsemu\n');
+});
+
+test('bin/tsemu-img as a process: output, exit statuses (0, 1, 2 for compare errors, 3 for leaks)', async (t) => {
+  const dir = tempDir(t);
+  const bin = binPath('tsemu-img');
+  const run = (args: string[]) => tool(process.execPath, [bin, ...args]);
+  const f = join(dir, 'p.qcow2');
+  let r = await run(['create', '-f', 'qcow2', f, '1M']);
+  t.is(r.code, 0);
+  t.is(r.stdout, `Formatting '${f}', fmt=qcow2 cluster_size=65536 extended_l2=off compression_type=zlib size=1048576 lazy_refcounts=off refcount_bits=16\n`);
+  r = await run(['info', '--output=json', f]);
+  t.is(r.code, 0);
+  t.is(JSON.parse(r.stdout)['virtual-size'], 1 << 20);
+  r = await run(['info', join(dir, 'missing.qcow2')]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^tsemu-img: Could not open '.*missing.qcow2': No such file or directory\n$/);
+  r = await run(['compare', f, join(dir, 'missing.qcow2')]);
+  t.is(r.code, 2);
+  const image = await openImage(f, {});
+  const leaked = await (image as unknown as { refcounts: { alloc(n: number): Promise<number> } }).refcounts.alloc(1);
+  await image.protocol.pwrite(new Uint8Array(65536), leaked);
+  await image.close();
+  r = await run(['check', f]);
+  t.is(r.code, 3, r.stdout + r.stderr);
 });
