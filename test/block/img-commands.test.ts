@@ -275,3 +275,23 @@ test('bin/tsemu-img as a process: output, exit statuses (0, 1, 2 for compare err
   r = await run(['check', f]);
   t.is(r.code, 3, r.stdout + r.stderr);
 });
+
+test('commit -b into a deeper base: everything above it lands there, the top keeps its data', async (t) => {
+  const dir = tempDir(t);
+  const [base, mid, top] = ['base.qcow2', 'mid.qcow2', 'top.qcow2'].map((n) => join(dir, n)) as [string, string, string];
+  await must('qemu-img', ['create', '-q', '-f', 'qcow2', base, '4M']);
+  await qemuIo(base, ['write -P 1 0 4M']);
+  await must('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', mid]);
+  await qemuIo(mid, ['write -P 2 1M 1M']);
+  await must('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'mid.qcow2', '-F', 'qcow2', top]);
+  await qemuIo(top, ['write -P 3 1536k 1M', 'write -z 3M 64k']);
+  await must('qemu-img', ['convert', '-O', 'raw', top, join(dir, 'before.raw')]);
+  t.is(await imgOk(['commit', '-b', base, top]), 'Image committed.\n');
+  for (const f of [base, mid, top]) await qemuCheckClean(t, f, f);
+  await must('qemu-img', ['convert', '-O', 'raw', base, join(dir, 'base.raw')]);
+  t.true(raw(dir, 'before.raw').equals(raw(dir, 'base.raw')), 'the base holds the whole chain');
+  await must('qemu-img', ['convert', '-O', 'raw', top, join(dir, 'top.raw')]);
+  t.true(raw(dir, 'before.raw').equals(raw(dir, 'top.raw')), 'the top still reads the same');
+  const map = JSON.parse(await must('qemu-img', ['map', '--output=json', top])) as Array<{ depth: number; present: boolean }>;
+  t.true(map.some((e) => e.depth === 0 && e.present), 'the top was not emptied');
+});
