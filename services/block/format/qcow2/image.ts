@@ -16,8 +16,8 @@ import {
   type SnapshotInfo,
 } from '../types.js';
 import {
-  AUTOCLEAR_BITMAPS, COMPAT_LAZY_REFCOUNTS, EXT_BITMAPS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, MAX_L1_BYTES, parseHeader,
-  serializeHeader, u64, type Qcow2Header,
+  AUTOCLEAR_BITMAPS, COMPAT_LAZY_REFCOUNTS, EXT_BITMAPS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, parseHeader, serializeHeader,
+  type Qcow2Header,
 } from './header.js';
 import { MetadataCache } from './metadata-cache.js';
 import { Refcounts } from './refcount.js';
@@ -25,7 +25,7 @@ import { decodeL2, isZero, Kind, l1Offset, writeCompressed, writeStandard, COPIE
 import { compressCluster, decompressCluster } from './compress.js';
 import { parseSnapshotTable, type SnapshotEntry } from './snapshot-table.js';
 import { Mutex } from './mutex.js';
-import { BitmapTracker } from './bitmaps.js';
+import { BitmapTracker, listBitmaps } from './bitmaps.js';
 
 export type OpenBacking = (filename: string, opts: OpenOptions) => Promise<BlockImage>;
 
@@ -731,26 +731,22 @@ export class Qcow2Image implements BlockImage {
 
   async getInfo(): Promise<ImageInfo> {
     const h = this.header;
-    const data: Record<string, unknown> = h.version >= 3
-      ? {
-          compat: '1.1',
-          'compression-type': h.compressionType ? 'zstd' : 'zlib',
-          'lazy-refcounts': (h.compatible & COMPAT_LAZY_REFCOUNTS) !== 0n,
-          'refcount-bits': 1 << h.refcountOrder,
-          corrupt: (h.incompatible & INCOMPAT_CORRUPT) !== 0n,
-          'extended-l2': false,
-        }
-      : { compat: '0.10', 'compression-type': 'zlib', 'refcount-bits': 16 };
-    const bitmaps = h.extensions.find((e) => e.type === EXT_BITMAPS);
-    if (bitmaps && h.autoclear & AUTOCLEAR_BITMAPS) {
-      const { listBitmaps } = await import('./bitmaps.js');
-      const list = await listBitmaps(this, bitmaps.data);
-      if (list.length) {
-        const ordered: Record<string, unknown> = { compat: data.compat, 'compression-type': data['compression-type'], 'lazy-refcounts': data['lazy-refcounts'], bitmaps: list };
-        for (const k of ['refcount-bits', 'corrupt', 'extended-l2']) ordered[k] = data[k];
-        Object.keys(data).forEach((k) => delete data[k]);
-        Object.assign(data, ordered);
-      }
+    // Keys in qemu-img's order; "bitmaps" only while the extension is consistent.
+    let data: Record<string, unknown>;
+    if (h.version >= 3) {
+      const ext = h.extensions.find((e) => e.type === EXT_BITMAPS);
+      const bitmaps = ext && h.autoclear & AUTOCLEAR_BITMAPS ? await listBitmaps(this, ext.data) : [];
+      data = {
+        compat: '1.1',
+        'compression-type': h.compressionType ? 'zstd' : 'zlib',
+        'lazy-refcounts': (h.compatible & COMPAT_LAZY_REFCOUNTS) !== 0n,
+        ...(bitmaps.length ? { bitmaps } : {}),
+        'refcount-bits': 1 << h.refcountOrder,
+        corrupt: (h.incompatible & INCOMPAT_CORRUPT) !== 0n,
+        'extended-l2': false,
+      };
+    } else {
+      data = { compat: '0.10', 'compression-type': 'zlib', 'refcount-bits': 16 };
     }
     return {
       filename: this.protocol.filename,
@@ -858,6 +854,4 @@ export class Qcow2Image implements BlockImage {
     await this.writeHeader();
   }
 
-  static readonly maxL1Bytes = MAX_L1_BYTES;
-  static u64 = u64;
 }
