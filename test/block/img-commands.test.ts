@@ -295,3 +295,20 @@ test('commit -b into a deeper base: everything above it lands there, the top kee
   const map = JSON.parse(await must('qemu-img', ['map', '--output=json', top])) as Array<{ depth: number; present: boolean }>;
   t.true(map.some((e) => e.depth === 0 && e.present), 'the top was not emptied');
 });
+
+test('narrow refcounts: snapshots that would overflow are refused up front; convert -c packs within the width', async (t) => {
+  const dir = tempDir(t);
+  const f = join(dir, 'n.qcow2');
+  await imgOk(['create', '-f', 'qcow2', '-o', 'refcount_bits=2,cluster_size=4096', f, '1M']);
+  await qemuIo(f, ['write 0 64k']);
+  await imgOk(['snapshot', '-c', 's1', f]);
+  await imgOk(['snapshot', '-c', 's2', f]);
+  const r = await img(['snapshot', '-c', 's3', f]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^tsemu-img: Could not create snapshot 's3': a refcount would exceed 3 \(refcount_bits=2\)/);
+  await qemuCheckClean(t, f, 'after the refused snapshot');
+  const c = join(dir, 'c1.qcow2');
+  await imgOk(['convert', '-c', '-O', 'qcow2', '-o', 'refcount_bits=1', f, c]);
+  await qemuCheckClean(t, c, 'compressed with refcount_bits=1');
+  t.is((await tool('qemu-img', ['compare', f, c])).code, 0);
+});

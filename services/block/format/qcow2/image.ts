@@ -581,7 +581,7 @@ export class Qcow2Image implements BlockImage {
     // Compressed data never spans host clusters here, so each compressed cluster holds
     // exactly one reference to the one host cluster it lives in.
     const t = this.compressedTail;
-    if (t && t.next + bytes <= t.end) {
+    if (t && t.next + bytes <= t.end && (await this.refcounts.get(t.end / this.clusterSize - 1)) < this.refcounts.maxRefcount) {
       const at = t.next;
       t.next = at + bytes;
       await this.refcounts.add(Math.floor(at / this.clusterSize), 1);

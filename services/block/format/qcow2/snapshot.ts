@@ -52,6 +52,29 @@ export async function adjustTree(img: Qcow2Image, l1: Uint8Array, delta: number)
   }
 }
 
+/** Refuses, before anything changes, a tree whose refcounts one more reference would overflow. */
+async function checkHeadroom(img: Qcow2Image, l1: Uint8Array, what: string): Promise<void> {
+  const cs = img.clusterSize;
+  const max = img.refcounts.maxRefcount;
+  const l1v = new DataView(l1.buffer, l1.byteOffset, l1.byteLength);
+  const full = async (offset: number) => (await img.refcounts.get(Math.floor(offset / cs))) >= max;
+  for (let i = 0; i < l1.length / 8; i++) {
+    const l2 = l1Offset(l1v.getUint32(i * 8), l1v.getUint32(i * 8 + 4));
+    if (!l2) continue;
+    let overflow = await full(l2);
+    const table = await img.l2cache.get(l2);
+    const tv = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    for (let j = 0; j < cs / 8 && !overflow; j++) {
+      const e = decodeL2(tv.getUint32(j * 8), tv.getUint32(j * 8 + 4), img.clusterBits);
+      if (e.kind === Kind.Compressed) overflow = await full(e.compressedOffset);
+      else if (e.offset) overflow = await full(e.offset);
+    }
+    if (overflow) {
+      throw new BlockError(`${what}: a refcount would exceed ${max} (refcount_bits=${img.refcounts.bits}): Numerical result out of range`, 'ERANGE');
+    }
+  }
+}
+
 function find(img: Qcow2Image, nameOrId: string): number {
   let i = img.snapshotList.findIndex((s) => s.id === nameOrId);
   if (i < 0) i = img.snapshotList.findIndex((s) => s.name === nameOrId);
@@ -97,9 +120,7 @@ async function writeL1(img: Qcow2Image): Promise<void> {
 export async function createSnapshot(img: Qcow2Image, name: string): Promise<SnapshotInfo> {
   // As qemu-img: names need not be unique (ids are); lookups take the first match.
   if (!name) throw new BlockError(`Could not create snapshot '${name}': Invalid argument`, 'EINVAL');
-  if (img.refcounts.maxRefcount < 2) {
-    throw new BlockError(`Could not create snapshot '${name}': refcount_bits=1 cannot count a second reference (Numerical result out of range)`, 'ERANGE');
-  }
+  await checkHeadroom(img, img.l1, `Could not create snapshot '${name}'`);
   await img.beforeWrite();
   await img.flushLocked();
   // References first: the active tree gains one; COPIED flags drop accordingly.
@@ -150,6 +171,7 @@ export async function applySnapshot(img: Qcow2Image, nameOrId: string): Promise<
   await img.flushLocked();
   const snapL1 = new Uint8Array(s.l1Size * 8);
   if (s.l1Size) await img.protocol.pread(snapL1, s.l1TableOffset);
+  await checkHeadroom(img, snapL1, `Could not apply snapshot '${nameOrId}'`);
   await adjustTree(img, snapL1.slice(), +1);
   await img.flushLocked();
   const old = img.l1.slice();
