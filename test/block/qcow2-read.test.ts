@@ -5,10 +5,11 @@
  * `info` / `map` / `check` must print qemu-img's JSON for the same image.
  */
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/procs.js';
 import { imgOk, must, qemuIo, tool } from './tools.js';
+import { openImage } from '../../services/block/format/open.js';
 
 interface Config {
   compat: '0.10' | '1.1';
@@ -94,4 +95,33 @@ test('info --backing-chain and human output', async (t) => {
   const human = await imgOk(['info', top]);
   const qhuman = await must('qemu-img', ['info', top]);
   t.is(human, qhuman);
+});
+
+test('unknown header extensions survive header rewrites (rebase -u, lazy dirty bit)', async (t) => {
+  const dir = tempDir(t);
+  const f = join(dir, 'x.qcow2');
+  await must('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'lazy_refcounts=on', f, '1M']);
+  const b = readFileSync(f);
+  // Walk the extensions to their end marker and put an unknown one there.
+  let off = b.readUInt32BE(100);
+  while (b.readUInt32BE(off) !== 0) off += 8 + ((b.readUInt32BE(off + 4) + 7) & ~7);
+  b.writeUInt32BE(0x7473656d, off);
+  b.writeUInt32BE(5, off + 4);
+  b.write('hello', off + 8);
+  writeFileSync(f, b);
+  await must('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, 'base.qcow2'), '1M']);
+  await imgOk(['rebase', '-u', '-b', 'base.qcow2', '-F', 'qcow2', f]);
+  const image = await openImage(f, {});
+  await image.write(new Uint8Array(512).fill(1), 0);
+  await image.close();
+  const { parseHeader } = await import('../../services/block/format/qcow2/header.js');
+  const h = parseHeader(new Uint8Array(readFileSync(f).subarray(0, 65536)), 1 << 20);
+  const ext = h.extensions.find((e) => e.type === 0x7473656d);
+  t.truthy(ext, 'the unknown extension is still there');
+  t.is(Buffer.from(ext!.data).toString(), 'hello');
+  t.is(h.backingFile, 'base.qcow2');
+  t.is(h.backingFormat, 'qcow2');
+  t.truthy(h.extensions.find((e) => e.type === 0x6803f857), 'the feature name table too');
+  const check = await tool('qemu-img', ['check', f]);
+  t.is(check.code, 0, check.stdout + check.stderr);
 });
