@@ -20,6 +20,20 @@ export function checkJson(r: CheckResult): Record<string, unknown> {
   return o;
 }
 
+/** printf's %.2f: the double's exact decimal value, rounded half to even (JS toFixed rounds 3.125 up). */
+export function fixed2(x: number): string {
+  const exact = x.toFixed(30);
+  const [int, frac] = exact.split('.') as [string, string];
+  const keep = frac.slice(0, 2);
+  const rest = frac.slice(2);
+  const half = '5'.padEnd(rest.length, '0');
+  let up = rest > half;
+  if (rest === half) up = Number(keep[1]) % 2 === 1;
+  if (!up) return `${int}.${keep}`;
+  const cents = Number(int) * 100 + Number(keep) + 1;
+  return `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
+}
+
 function human(r: CheckResult): string {
   let s = '';
   if (!r.corruptions && !r.leaks && !r.checkErrors) s += 'No errors were found on the image.\n';
@@ -28,11 +42,10 @@ function human(r: CheckResult): string {
     if (r.leaks) s += `\n${r.leaks} leaked clusters were found on the image.\nThis means waste of disk space, but no harm to data.\n`;
     if (r.checkErrors) s += `\n${r.checkErrors} internal errors have occurred during the check.\n`;
   }
-  if (r.totalClusters && r.allocatedClusters !== undefined) {
-    const pct = (n: number) => ((100 * n) / r.totalClusters!).toFixed(2);
-    const alloc = r.allocatedClusters || 1;
-    s += `${r.allocatedClusters}/${r.totalClusters} = ${pct(r.allocatedClusters)}% allocated, ` +
-      `${((100 * (r.fragmentedClusters ?? 0)) / alloc).toFixed(2)}% fragmented, ${((100 * (r.compressedClusters ?? 0)) / alloc).toFixed(2)}% compressed clusters\n`;
+  if (r.totalClusters && r.allocatedClusters) {
+    const alloc = r.allocatedClusters;
+    s += `${alloc}/${r.totalClusters} = ${fixed2((100 * alloc) / r.totalClusters)}% allocated, ` +
+      `${fixed2((100 * (r.fragmentedClusters ?? 0)) / alloc)}% fragmented, ${fixed2((100 * (r.compressedClusters ?? 0)) / alloc)}% compressed clusters\n`;
   }
   if (r.imageEndOffset) s += `Image end offset: ${r.imageEndOffset}\n`;
   return s;

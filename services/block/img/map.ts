@@ -30,9 +30,10 @@ export async function map(argv: string[], io: Out): Promise<number> {
     const names = chain(img).map((i) => i.protocol.filename);
     const col = (s: string) => s.padEnd(16);
     const hex = (n: number) => (n ? `0x${n.toString(16)}` : '0');
-    let s = `${col('Offset')}${col('Length')}${col('Mapped to')}File\n`;
+    io.out(`${col('Offset')}${col('Length')}${col('Mapped to')}File\n`);
+    let s = '';
     for (const e of extents) {
-      if (e.compressed) throw new CommandError('File contains external, encrypted or compressed clusters.');
+      if (e.compressed) { io.out(s); throw new CommandError('File contains external, encrypted or compressed clusters.'); }
       if (!e.data || e.hostOffset === undefined) continue;
       s += `${col(hex(e.offset))}${col(hex(e.length))}${col(hex(e.hostOffset))}${names[e.depth] ?? filename}\n`;
     }
