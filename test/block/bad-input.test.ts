@@ -103,3 +103,19 @@ test('missing files and unknown formats: one line, status 1', async (t) => {
     t.is(r.stderr.trimEnd().split('\n').length, re.source.includes('Invalid image size') ? 2 : 1, r.stderr);
   }
 });
+
+test('check -r all refuses, untouched, when a refcount block is missing for clusters in use', async (t) => {
+  const dir = tempDir(t);
+  const f = join(dir, 'm.qcow2');
+  await must('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'cluster_size=512', f, '4M']);
+  await qemuIo(f, ['write -P 1 0 1M']);
+  const b = readFileSync(f);
+  b.writeBigUInt64BE(0n, 512 + 8); // drop the second refcount block from the table
+  writeFileSync(f, b);
+  const plain = await img(['check', f]);
+  t.is(plain.code, 2);
+  const r = await img(['check', '-r', 'all', f]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^tsemu-img: Cannot repair: cluster \d+ is in use but no refcount block covers it/);
+  t.true(readFileSync(f).equals(b), 'the image is unchanged');
+});

@@ -65,8 +65,9 @@ export async function check(argv: string[], io: Out): Promise<number> {
     try {
       res = await img.check(r);
     } catch (e) {
-      if ((e as { errno?: string }).errno === 'ENOTSUP') throw new CommandError('This image format does not support checks', 63);
-      throw new CommandError(`Check failed: ${(e as Error).message}`);
+      const msg = (e as Error).message;
+      if (msg === 'This image format does not support checks') throw new CommandError(msg, 63);
+      throw new CommandError(msg.startsWith('Cannot repair') ? msg : `Check failed: ${msg}`);
     }
     if (output === 'human') for (const m of res.messages) io.err(m + '\n');
     if (r && (res.leaksFixed || res.corruptionsFixed)) {

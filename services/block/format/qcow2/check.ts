@@ -6,7 +6,7 @@
  * below them, corruptions. `-r leaks` lowers leaked counts, `-r all` also raises short
  * ones and fixes COPIED flags.
  */
-import type { CheckResult } from '../types.js';
+import { BlockError, type CheckResult } from '../types.js';
 import { Kind, decodeL2, l1Offset, COPIED_HI } from './entries.js';
 import { EXT_BITMAPS } from './header.js';
 import { tableBytes } from './snapshot-table.js';
@@ -145,6 +145,14 @@ export async function checkImage(img: Qcow2Image, repair?: 'leaks' | 'all'): Pro
     }
   }
   if (fixes.length && !img.readOnly) {
+    // A fix inside a range with no refcount block would need the refcount structure
+    // rebuilt (a new block could land on a cluster in use): refuse before writing anything.
+    const per = 2 ** img.refcounts.blockBits;
+    const missing = fixes.find(([c, v]) => v > 0 && !img.refcounts.table[Math.floor(c / per)]);
+    if (missing) {
+      throw new BlockError(
+        `Cannot repair: cluster ${missing[0]} is in use but no refcount block covers it (rebuilding the refcount structure is not supported by tsemu)`, 'ENOTSUP');
+    }
     for (const [c, v] of fixes) await img.refcounts.set(c, Math.min(v, img.refcounts.maxRefcount));
     await img.flushLocked();
   }
