@@ -121,6 +121,8 @@ function maxCluster(t: Tally): number {
 
 export async function checkImage(img: Qcow2Image, repair?: 'leaks' | 'all'): Promise<CheckResult> {
   const cs = img.clusterSize;
+  // The walk reads tables from the file: cached changes go there first.
+  await img.flushLocked();
   let t = await tally(img);
   const res: CheckResult = {
     filename: img.protocol.filename, format: 'qcow2', checkErrors: 0, corruptions: t.corruptions, leaks: 0,
