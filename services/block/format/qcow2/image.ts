@@ -26,6 +26,8 @@ import { compressCluster, decompressCluster } from './compress.js';
 import { parseSnapshotTable, type SnapshotEntry } from './snapshot-table.js';
 import { Mutex } from './mutex.js';
 import { BitmapTracker, listBitmaps } from './bitmaps.js';
+import { zeroRange } from './zero.js';
+import { blockStatus } from './status.js';
 
 export type OpenBacking = (filename: string, opts: OpenOptions) => Promise<BlockImage>;
 
@@ -598,7 +600,7 @@ export class Qcow2Image implements BlockImage {
     this.writable();
     this.checkRange(offset, length);
     await this.lock.run(async () => {
-      await this.zeroLocked(offset, length, unmap ? 'zero-unmap' : 'zero');
+      await zeroRange(this, offset, length, unmap ? 'zero-unmap' : 'zero');
       if (this.writeThrough) await this.flushLocked();
     });
   }
@@ -607,106 +609,16 @@ export class Qcow2Image implements BlockImage {
     this.writable();
     this.checkRange(offset, length);
     await this.lock.run(async () => {
-      await this.zeroLocked(offset, length, 'discard');
+      await zeroRange(this, offset, length, 'discard');
       if (this.writeThrough) await this.flushLocked();
     });
-  }
-
-  private async zeroLocked(offset: number, length: number, mode: 'zero' | 'zero-unmap' | 'discard'): Promise<void> {
-    if (!length) return;
-    await this.beforeWrite();
-    this.bitmaps?.mark(offset, length);
-    const cs = this.clusterSize;
-    const v3 = this.header.version >= 3;
-    let pos = offset;
-    const end = offset + length;
-    while (pos < end) {
-      const clusterEnd = Math.min(end, (Math.floor(pos / cs) + 1) * cs);
-      const partial = pos % cs !== 0 || (clusterEnd - pos < cs && clusterEnd !== this.size);
-      if (partial) {
-        if (mode !== 'discard') {
-          const run = await this.mapRun(pos, clusterEnd - pos);
-          if (!(run.kind === Kind.Zero || (run.kind === Kind.Unallocated && !this.backing))) {
-            await this.writeLocked(new Uint8Array(clusterEnd - pos), pos);
-          }
-        }
-        pos = clusterEnd;
-        continue;
-      }
-      // Whole clusters up to the end of this L2 table (or of the request).
-      const tableEnd = (Math.floor(pos / cs / 2 ** this.l2Bits) + 1) * cs * 2 ** this.l2Bits;
-      let stop = Math.min(end, tableEnd);
-      if (stop % cs && stop !== this.size) stop = Math.floor(stop / cs) * cs;
-      const n = Math.ceil((stop - pos) / cs);
-      const useZeroFlag = v3 && (mode !== 'discard' || !!this.backing);
-      const deallocate = !this.backing && (mode !== 'zero' || !v3);
-      if (!useZeroFlag && !deallocate) {
-        if (mode !== 'discard') await this.writeLocked(new Uint8Array(stop - pos), pos);
-        pos = stop;
-        continue;
-      }
-      const l1Index = Math.floor(pos / cs / 2 ** this.l2Bits);
-      if (!this.l1Entry(l1Index).offset && !useZeroFlag) { pos = stop; continue; }
-      const table = await this.l2ForWrite(l1Index);
-      const keep = mode === 'zero';
-      const tbl = await this.l2cache.get(table);
-      const dv = new DataView(tbl.buffer, tbl.byteOffset, tbl.byteLength);
-      const firstIdx = Math.floor(pos / cs) % 2 ** this.l2Bits;
-      const olds = Array.from({ length: n }, (_, i) =>
-        decodeL2(dv.getUint32((firstIdx + i) * 8), dv.getUint32((firstIdx + i) * 8 + 4), this.clusterBits));
-      await this.setEntries(table, pos, n, (i) => {
-        const old = olds[i]!;
-        if (useZeroFlag) {
-          const preallocated = keep && old.kind !== Kind.Compressed && old.offset && old.copied ? old.offset : 0;
-          return { offset: preallocated, zero: true };
-        }
-        return { offset: 0, zero: false };
-      });
-      pos = stop;
-    }
   }
 
   // ---- status, flush, info -------------------------------------------------------------
 
   async blockStatus(offset: number, length: number): Promise<BlockExtent[]> {
     this.checkRange(offset, length);
-    return this.lock.read(async () => {
-      const out: BlockExtent[] = [];
-      let done = 0;
-      while (done < length) {
-        const run = await this.mapRun(offset + done, length - done);
-        let parts: BlockExtent[];
-        if (run.kind === Kind.Unallocated) {
-          if (this.backing && offset + done < this.backing.size) {
-            const n = Math.min(run.length, this.backing.size - offset - done);
-            parts = (await this.backing.blockStatus(offset + done, n)).map((e) => ({ ...e, depth: e.depth + 1 }));
-            if (n < run.length) parts.push({ offset: offset + done + n, length: run.length - n, data: false, present: false, zero: true, depth: 1 });
-          } else {
-            parts = [{ offset: offset + done, length: run.length, data: false, present: false, zero: true, depth: 0 }];
-          }
-        } else if (run.kind === Kind.Zero) {
-          parts = [{ offset: offset + done, length: run.length, data: false, present: true, zero: true, depth: 0 }];
-          if (run.entry.offset) parts[0]!.hostOffset = run.entry.offset + ((offset + done) % this.clusterSize);
-        } else if (run.kind === Kind.Compressed) {
-          parts = [{ offset: offset + done, length: run.length, data: true, present: true, zero: false, depth: 0, compressed: true }];
-        } else {
-          parts = [{ offset: offset + done, length: run.length, data: true, present: true, zero: false, depth: 0, hostOffset: run.host }];
-        }
-        for (const p of parts) {
-          const last = out[out.length - 1];
-          if (last && last.data === p.data && last.zero === p.zero && last.depth === p.depth && last.present === p.present &&
-              !!last.compressed === !!p.compressed &&
-              (last.hostOffset === undefined) === (p.hostOffset === undefined) &&
-              (p.hostOffset === undefined || last.hostOffset! + last.length === p.hostOffset)) {
-            last.length += p.length;
-          } else {
-            out.push(p);
-          }
-        }
-        done += run.length;
-      }
-      return out;
-    });
+    return this.lock.read(() => blockStatus(this, offset, length));
   }
 
   async flush(): Promise<void> {
