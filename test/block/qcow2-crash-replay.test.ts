@@ -31,11 +31,13 @@ function recording(inner: BlockProtocol, log: Write[]): BlockProtocol {
   };
 }
 
-for (const [label, opts, backing, snapshots] of [
-  ['4k clusters', 'cluster_size=4096', false, false],
-  ['512 B clusters, refcount_bits=64 (refcount table growth)', 'cluster_size=512,refcount_bits=64', false, false],
-  ['64k clusters over a backing file, v2', 'cluster_size=65536,compat=0.10', true, false],
-  ['4k clusters with snapshots', 'cluster_size=4096,refcount_bits=8', false, true],
+for (const [label, opts, backing, snapshots, tiny] of [
+  ['4k clusters', 'cluster_size=4096', false, false, false],
+  ['512 B clusters, refcount_bits=64 (refcount table growth)', 'cluster_size=512,refcount_bits=64', false, false, false],
+  ['64k clusters over a backing file, v2', 'cluster_size=65536,compat=0.10', true, false, false],
+  ['4k clusters with snapshots', 'cluster_size=4096,refcount_bits=8', false, true, false],
+  ['512 B clusters, two-table caches (constant eviction)', 'cluster_size=512', false, false, true],
+  ['4k clusters with snapshots, two-table caches', 'cluster_size=4096', false, true, true],
 ] as const) {
   test(`every prefix of the writes is a consistent image: ${label}`, async (t) => {
     const dir = tempDir(t);
@@ -55,7 +57,8 @@ for (const [label, opts, backing, snapshots] of [
     const initial = readFileSync(f);
     const log: Write[] = [];
     const file = await FileProtocol.open(f, {});
-    const img = await Qcow2Image.open(recording(file, log), {}, openImage);
+    // Tiny caches: tables are evicted (written back) all the time, so eviction order is tested too.
+    const img = await Qcow2Image.open(recording(file, log), tiny ? { options: { 'l2-cache-size': '0', 'refcount-cache-size': '0' } } : {}, openImage);
     for (let round = 0; round < 4; round++) {
       await workload(img, new Uint8Array(img.size), { ops: 25, seed: 40 + round, maxLen: 80_000 });
       if (snapshots) {

@@ -143,3 +143,25 @@ test('cache=writethrough: every completed write is on disk with its metadata (no
   t.true(raw.subarray(12345, 22345).equals(Buffer.alloc(10000, 7)));
   await image.close();
 });
+
+test('tiny metadata caches (l2-cache-size, refcount-cache-size of two tables): evictions keep the image consistent', async (t) => {
+  const dir = tempDir(t);
+  for (const [opts, snapshots] of [['cluster_size=512,refcount_bits=16', false], ['cluster_size=4096,refcount_bits=8', true]] as const) {
+    const f = join(dir, 'tiny.qcow2');
+    await imgOk(['create', '-f', 'qcow2', '-o', opts, f, '8M']);
+    const image = await openImage(f, { options: { 'l2-cache-size': '0', 'refcount-cache-size': '0' } });
+    const model = new Uint8Array(image.size);
+    await workload(image, model, { ops: 150, seed: 77 });
+    if (snapshots) {
+      await image.snapshots!.create('a');
+      await workload(image, model.slice(), { ops: 50, seed: 78 });
+      await image.snapshots!.apply('a');
+      await image.snapshots!.delete('a');
+    }
+    await image.close();
+    const check = await tool('qemu-img', ['check', f]);
+    t.is(check.code, 0, `${opts}: ${check.stdout}${check.stderr}`);
+    await must('qemu-img', ['convert', '-O', 'raw', f, join(dir, 'tiny.raw')]);
+    t.true(Buffer.from(model).equals(readFileSync(join(dir, 'tiny.raw'))), opts);
+  }
+});

@@ -70,9 +70,14 @@ export class Qcow2Image implements BlockImage {
     this.clusterBits = header.clusterBits;
     this.clusterSize = 2 ** header.clusterBits;
     this.l2Bits = header.clusterBits - 3;
-    // 32 MiB of L2 and 4 MiB of refcount blocks at most, and at least a handful.
-    this.l2cache = new MetadataCache(protocol, this.clusterSize, Math.max(16, Math.floor((32 << 20) / this.clusterSize)));
-    this.refcounts = new Refcounts(this, header.refcountOrder, Math.max(8, Math.floor((4 << 20) / this.clusterSize)));
+    // 32 MiB of L2 tables and 4 MiB of refcount blocks by default; QEMU's l2-cache-size and
+    // refcount-cache-size options (bytes) override, down to two tables each.
+    const tables = (option: string, fallback: number, floor: number) => {
+      const v = opts.options?.[option];
+      return v !== undefined && Number(v) >= 0 ? Math.max(2, Math.floor(Number(v) / this.clusterSize)) : Math.max(floor, Math.floor(fallback / this.clusterSize));
+    };
+    this.l2cache = new MetadataCache(protocol, this.clusterSize, tables('l2-cache-size', 32 << 20, 16));
+    this.refcounts = new Refcounts(this, header.refcountOrder, tables('refcount-cache-size', 4 << 20, 8));
     const lazyOpt = opts.options?.['lazy-refcounts'];
     this.lazy = lazyOpt === undefined ? (header.compatible & COMPAT_LAZY_REFCOUNTS) !== 0n : lazyOpt === 'on';
     const unsafe = opts.cache === 'unsafe';

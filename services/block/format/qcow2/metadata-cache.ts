@@ -8,6 +8,7 @@
  * A crash then leaves at worst clusters with a refcount and no user (leaks).
  */
 import type { BlockProtocol } from '../types.js';
+import { Mutex } from './mutex.js';
 
 interface Entry {
   buf: Uint8Array;
@@ -19,6 +20,11 @@ export class MetadataCache {
   private dependency: MetadataCache | undefined;
   /** When false (lazy refcounts, cache=unsafe), no ordering flushes are issued. */
   ordered = true;
+  /**
+   * Write-back runs one at a time: readers share the image lock, and two of them evicting
+   * at once must not let a table overtake the dependency write the other one started.
+   */
+  private readonly writeback = new Mutex();
 
   constructor(
     private readonly protocol: BlockProtocol,
@@ -98,12 +104,15 @@ export class MetadataCache {
     }
   }
 
-  private async writeEntry(offset: number, e: Entry): Promise<void> {
-    if (!e.dirty) return;
-    await this.writeDependency();
-    this.beforeWrite?.(offset);
-    e.dirty = false;
-    await this.protocol.pwrite(e.buf, offset);
+  private writeEntry(offset: number, e: Entry): Promise<void> {
+    if (!e.dirty) return Promise.resolve();
+    return this.writeback.run(async () => {
+      if (!e.dirty) return;
+      await this.writeDependency();
+      this.beforeWrite?.(offset);
+      e.dirty = false;
+      await this.protocol.pwrite(e.buf, offset);
+    });
   }
 
   /** Writes one table back now (a new L2 table before the L1 entry that points to it). */
@@ -118,11 +127,15 @@ export class MetadataCache {
     for (const [offset, e] of [...this.entries]) await this.writeEntry(offset, e);
   }
 
+  /** Evicts the least recently used clean table, or writes back the oldest dirty one when all are dirty. */
   private async makeRoom(): Promise<void> {
     while (this.entries.size >= this.capacity) {
-      const [offset, e] = this.entries.entries().next().value as [number, Entry];
+      let victim: [number, Entry] | undefined;
+      for (const kv of this.entries) if (!kv[1].dirty) { victim = kv; break; }
+      victim ??= this.entries.entries().next().value as [number, Entry];
+      const [offset, e] = victim;
       await this.writeEntry(offset, e);
-      if (this.entries.get(offset) === e) this.entries.delete(offset);
+      if (this.entries.get(offset) === e && !e.dirty) this.entries.delete(offset);
     }
   }
 }
