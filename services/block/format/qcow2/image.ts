@@ -307,6 +307,14 @@ export class Qcow2Image implements BlockImage {
     if (this.closed) throw new BlockError(`Image '${this.protocol.filename}' is closed`, 'EBADF');
   }
 
+  /** Guest data may change only with the backing file open: copy-on-write reads from it. */
+  private dataWritable(): void {
+    this.writable();
+    if (this.header.backingFile && !this.backing) {
+      throw new BlockError(`Cannot write to '${this.protocol.filename}': its backing file is not open`, 'EINVAL');
+    }
+  }
+
   // ---- read ----------------------------------------------------------------------------
 
   async read(buf: Uint8Array, offset: number): Promise<void> {
@@ -404,7 +412,7 @@ export class Qcow2Image implements BlockImage {
   }
 
   async write(buf: Uint8Array, offset: number): Promise<void> {
-    this.writable();
+    this.dataWritable();
     this.checkRange(offset, buf.length);
     // Fast path: data over clusters this image owns alone changes no metadata, so it may run
     // beside reads and other such writes (the guest orders overlapping requests itself).
@@ -555,7 +563,7 @@ export class Qcow2Image implements BlockImage {
   }
 
   async writeCompressedCluster(data: Uint8Array, offset: number, precompressed?: Uint8Array | null): Promise<void> {
-    this.writable();
+    this.dataWritable();
     if (this.header.compressionType !== 0) {
       throw new BlockError('zstd compression (compression_type=zstd) is not supported by tsemu: cannot write compressed clusters', 'ENOTSUP');
     }
@@ -602,7 +610,7 @@ export class Qcow2Image implements BlockImage {
   // ---- zeroes, discard -----------------------------------------------------------------
 
   async writeZeroes(offset: number, length: number, unmap: boolean): Promise<void> {
-    this.writable();
+    this.dataWritable();
     this.checkRange(offset, length);
     await this.lock.run(async () => {
       await zeroRange(this, offset, length, unmap ? 'zero-unmap' : 'zero');
@@ -611,7 +619,7 @@ export class Qcow2Image implements BlockImage {
   }
 
   async discard(offset: number, length: number): Promise<void> {
-    this.writable();
+    this.dataWritable();
     this.checkRange(offset, length);
     await this.lock.run(async () => {
       await zeroRange(this, offset, length, 'discard');
