@@ -5,6 +5,7 @@
  */
 import { FileProtocol } from '../protocol/file.js';
 import { RawImage } from './raw.js';
+import { Qcow2Image } from './qcow2/image.js';
 import { BlockError, type BlockImage, type BlockProtocol, type OpenOptions } from './types.js';
 
 export interface FormatDriver {
@@ -54,3 +55,9 @@ export async function openImage(filename: string, opts: OpenOptions = {}): Promi
     throw e;
   }
 }
+
+registerFormat({
+  name: 'qcow2',
+  probe: (head) => Qcow2Image.probe(head),
+  open: (p, opts) => Qcow2Image.open(p, opts, openImage),
+});

@@ -57,8 +57,14 @@ export interface BlockProtocol {
 export interface BlockExtent {
   offset: number;
   length: number;
-  /** True when the data is in this image or a backing image (not unallocated everywhere). */
+  /**
+   * True when the data is in this image or a backing image (not unallocated everywhere).
+   * When `present` is given, `data` has qemu-img map's meaning instead: stored data, not a
+   * zero cluster.
+   */
   data: boolean;
+  /** qemu-img map's "present": allocated in this image or a backing image (optional). */
+  present?: boolean;
   /** True when the range reads as zeros. */
   zero: boolean;
   /** How deep in the backing chain the data was found: 0 = this image. */
@@ -145,6 +151,13 @@ export interface BlockImage {
   getInfo(): Promise<ImageInfo>;
   /** Consistency check; repair 'leaks' or 'all' as `qemu-img check -r`. */
   check(repair?: 'leaks' | 'all'): Promise<CheckResult>;
+
+  /**
+   * Writes whole clusters compressed (qcow2; `qemu-img convert -c`). `precompressed` is the
+   * raw-deflate form computed elsewhere (a worker pool), null when it does not shrink.
+   * Optional: formats without compression leave it out.
+   */
+  writeCompressed?(buf: Uint8Array, offset: number, precompressed?: Uint8Array | null): Promise<void>;
 
   /** Internal snapshots, for formats that have them (qcow2). */
   snapshots?: {

@@ -1,8 +1,10 @@
 /**
- * `tsemu-img`: create, inspect, check and convert disk images, in qemu-img's spellings.
- * Each command lands with the block service issue; until then it says so plainly.
+ * `tsemu-img`: create, inspect, check, convert and change disk images, in qemu-img's
+ * spellings. Each command lives in its own module; failures print "tsemu-img: message"
+ * and exit with status 1 (check and compare have qemu-img's own statuses).
  */
 import { version } from '../../common/version.js';
+import { CommandError, errorText, PROG, stdio, type Out } from './common.js';
 
 export const USAGE = `usage: tsemu-img [standard options] command [command options]
 tsemu disk image utility, in qemu-img's spellings
@@ -11,41 +13,61 @@ tsemu disk image utility, in qemu-img's spellings
     -V, --version    output version information and exit
 
 Command syntax:
-  bench [-c count] [-d depth] [-f fmt] [-n] [-o offset] [-s buffer_size] [-t cache] [-w] filename
+  bench [-c count] [-d depth] [-f fmt] [-n] [-o offset] [-s buffer_size] [-S step_size] [-t cache] [-w] filename
   check [--output=ofmt] [-f fmt] [-r [leaks | all]] filename
   commit [-f fmt] [-t cache] [-b base] [-d] filename
-  compare [-f fmt] [-F fmt] filename1 filename2
-  convert [-c] [-p] [-f fmt] [-O output_fmt] [-o options] [-l snapshot_param] filename [filename2 [...]] output_filename
-  create [-f fmt] [-b backing_file [-F backing_fmt]] [-o options] filename [size]
+  compare [-f fmt] [-F fmt] [-s] filename1 filename2
+  convert [-c] [-p] [-n] [-f fmt] [-O output_fmt] [-o options] [-l snapshot_param] [-S sparse_size] [-m num_tasks] filename [filename2 [...]] output_filename
+  create [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
   info [-f fmt] [--output=ofmt] [--backing-chain] filename
   map [-f fmt] [--output=ofmt] filename
   snapshot [-l | -a snapshot | -c snapshot | -d snapshot] filename
   rebase [-f fmt] [-u] -b backing_file [-F backing_fmt] filename
   resize [-f fmt] [--shrink] filename [+ | -]size
 
-Supported formats: raw qcow2 qed (as they are built)
+Supported formats: raw qcow2
 `;
 
-const COMMANDS = ['bench', 'check', 'commit', 'compare', 'convert', 'create', 'info', 'map', 'snapshot', 'rebase', 'resize'];
+type Command = (argv: string[], io: Out) => Promise<number>;
 
-export async function main(argv: string[]): Promise<number> {
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  bench: async () => (await import('./bench.js')).bench,
+  check: async () => (await import('./check.js')).check,
+  commit: async () => (await import('./commit.js')).commit,
+  compare: async () => (await import('./compare.js')).compare,
+  convert: async () => (await import('./convert.js')).convert,
+  create: async () => (await import('./create.js')).create,
+  info: async () => (await import('./info.js')).info,
+  map: async () => (await import('./map.js')).map,
+  snapshot: async () => (await import('./snapshot.js')).snapshot,
+  rebase: async () => (await import('./rebase.js')).rebase,
+  resize: async () => (await import('./resize.js')).resize,
+};
+
+export async function main(argv: string[], io: Out = stdio): Promise<number> {
   const first = argv[0];
   if (first === undefined) {
-    process.stderr.write("tsemu-img: Not enough arguments\nTry 'tsemu-img --help' for more information\n");
+    io.err(`${PROG}: Not enough arguments\nTry '${PROG} --help' for more information\n`);
     return 1;
   }
   if (first === '-h' || first === '--help' || first === 'help') {
-    process.stdout.write(USAGE);
+    io.out(USAGE);
     return 0;
   }
   if (first === '-V' || first === '--version') {
-    process.stdout.write(`tsemu-img version ${version()}\n`);
+    io.out(`${PROG} version ${version()}\n`);
     return 0;
   }
-  if (!COMMANDS.includes(first)) {
-    process.stderr.write(`tsemu-img: Command not found: ${first}\n`);
+  const load = COMMANDS[first];
+  if (!load) {
+    io.err(`${PROG}: Command not found: ${first}\n`);
     return 1;
   }
-  process.stderr.write(`tsemu-img: '${first}' is not implemented yet\n`);
-  return 1;
+  try {
+    return await (await load())(argv.slice(1), io);
+  } catch (e) {
+    io.err(`${PROG}: ${errorText(e)}\n`);
+    if (!(e instanceof CommandError) && process.env.TSEMU_DEBUG) io.err(`${(e as Error).stack}\n`);
+    return e instanceof CommandError ? e.status : 1;
+  }
 }

@@ -1,0 +1,78 @@
+/**
+ * Creating an image file in a format, with qemu-img create's option names
+ * (-o cluster_size=,refcount_bits=,compat=,lazy_refcounts=,preallocation=,backing_file=,backing_fmt=).
+ */
+import { FileProtocol } from '../protocol/file.js';
+import { checkQcow2Create, createQcow2 } from './qcow2/create.js';
+import { BlockError } from './types.js';
+
+export interface CreateRequest {
+  filename: string;
+  format: string;
+  size: number;
+  /** -o options in qemu's spelling. */
+  options: Map<string, string>;
+}
+
+const KNOWN: Record<string, string[]> = {
+  raw: ['size', 'preallocation'],
+  qcow2: ['size', 'cluster_size', 'refcount_bits', 'compat', 'lazy_refcounts', 'preallocation', 'backing_file', 'backing_fmt',
+    'compression_type', 'extended_l2', 'encryption', 'data_file'],
+};
+
+function onOff(v: string | undefined, name: string): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (['on', 'yes', 'true'].includes(v)) return true;
+  if (['off', 'no', 'false'].includes(v)) return false;
+  throw new BlockError(`Parameter '${name}' expects 'on' or 'off'`, 'EINVAL');
+}
+
+export async function createImage(req: CreateRequest, parseSize: (s: string, what?: string) => number): Promise<void> {
+  const known = KNOWN[req.format];
+  if (!known) throw new BlockError(`Unknown file format '${req.format}'`, 'EINVAL');
+  for (const k of req.options.keys()) {
+    if (!known.includes(k)) throw new BlockError(`Invalid parameter '${k}'`, 'EINVAL');
+  }
+  // qemu-img rounds a size up to whole 512-byte sectors.
+  req = { ...req, size: Math.ceil(req.size / 512) * 512 };
+  const o = req.options;
+  const prealloc = o.get('preallocation') ?? 'off';
+  const qcow2 = req.format === 'qcow2' ? {
+    clusterSize: o.has('cluster_size') ? parseSize(o.get('cluster_size')!, 'cluster size') : undefined,
+    refcountBits: o.has('refcount_bits') ? Number(o.get('refcount_bits')) : undefined,
+    compat: o.get('compat'),
+    lazyRefcounts: onOff(o.get('lazy_refcounts'), 'lazy_refcounts'),
+    preallocation: prealloc as 'off' | 'metadata',
+    backingFile: o.get('backing_file'),
+    backingFormat: o.get('backing_fmt'),
+    compressionType: o.get('compression_type'),
+  } : undefined;
+  if (qcow2) {
+    if (!['off', 'metadata'].includes(prealloc)) {
+      throw new BlockError(`Preallocation mode '${prealloc}' is not supported by tsemu's qcow2 (off, metadata)`, 'ENOTSUP');
+    }
+    if (onOff(o.get('extended_l2'), 'extended_l2')) throw new BlockError('Extended L2 entries are not supported by tsemu', 'ENOTSUP');
+    if (o.get('encryption') && onOff(o.get('encryption'), 'encryption')) throw new BlockError('Encrypted images are not supported by tsemu', 'ENOTSUP');
+    if (o.get('data_file')) throw new BlockError('External data files are not supported by tsemu', 'ENOTSUP');
+    checkQcow2Create(req.size, qcow2);
+  } else if (!['off', 'full', 'falloc'].includes(prealloc)) {
+    throw new BlockError(`Invalid parameter '${prealloc}'`, 'EINVAL');
+  }
+  const file = await FileProtocol.open(req.filename, { create: true });
+  try {
+    if (!qcow2) {
+      await file.truncate(req.size);
+      if (prealloc !== 'off') {
+        const chunk = new Uint8Array(1 << 20);
+        for (let off = 0; off < req.size; off += chunk.length) {
+          await file.pwrite(chunk.subarray(0, Math.min(chunk.length, req.size - off)), off);
+        }
+      }
+      await file.flush();
+      return;
+    }
+    await createQcow2(file, req.size, qcow2);
+  } finally {
+    await file.close();
+  }
+}
