@@ -84,14 +84,17 @@ for (const prog of programs) {
       return;
     }
 
-    const emu = await slots.run(() => runMachine(process.execPath, [TSEMU, ...args], TSEMU_TIMEOUT_MS));
-    const cmd = `bin/tsemu ${args.join(' ')}`;
-    if (oracle) {
-      t.is(emu.status, oracle.status, `exit status differs from the oracle's\n${cmd}\n${describeRun('tsemu', emu)}`);
-      t.is(emu.stdout, oracle.stdout, `UART output differs from the oracle's\n${cmd}\n${describeRun('tsemu', emu)}`);
-    } else {
-      t.true(passed(prog.name, emu), `${cmd}\n${describeRun('tsemu', emu)}`);
+    // once in the interpreter, once with every block translated at its first entry
+    for (const [how, threshold] of [['interpreter', '0'], ['translator', '1']] as const) {
+      const emu = await slots.run(() => runMachine(process.execPath, [TSEMU, ...args], TSEMU_TIMEOUT_MS, { TSEMU_JIT_THRESHOLD: threshold }));
+      const cmd = `TSEMU_JIT_THRESHOLD=${threshold} bin/tsemu ${args.join(' ')}`;
+      if (oracle) {
+        t.is(emu.status, oracle.status, `exit status differs from the oracle's (${how})\n${cmd}\n${describeRun('tsemu', emu)}`);
+        t.is(emu.stdout, oracle.stdout, `UART output differs from the oracle's (${how})\n${cmd}\n${describeRun('tsemu', emu)}`);
+      } else {
+        t.true(passed(prog.name, emu), `${how}: ${cmd}\n${describeRun('tsemu', emu)}`);
+      }
+      t.log(`tsemu (${how}): ${emu.ms} ms`);
     }
-    t.log(`tsemu: ${emu.ms} ms`);
   });
 }

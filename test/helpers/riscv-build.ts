@@ -157,10 +157,10 @@ export interface RunResult {
 }
 
 /** Run a command with stdin from /dev/null and a time limit (SIGKILL on expiry). */
-export function runMachine(command: string, args: readonly string[], timeoutMs: number): Promise<RunResult> {
+export function runMachine(command: string, args: readonly string[], timeoutMs: number, env?: Record<string, string>): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const start = Date.now();
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: env ? { ...process.env, ...env } : undefined });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));

@@ -52,6 +52,16 @@ export const enum Op {
   COUNT,
 }
 
+/** Bytes a load or store op moves. */
+export function accessSize(op: Op): number {
+  switch (op) {
+    case Op.LD: case Op.SD: return 8;
+    case Op.LW: case Op.LWU: case Op.SW: return 4;
+    case Op.LH: case Op.LHU: case Op.SH: return 2;
+    default: return 1;
+  }
+}
+
 /** Register number that absorbs writes to x0. */
 export const SINK = 32;
 

@@ -17,7 +17,7 @@
  * - cycle counts retired instructions (as instret); hpm counters read 0.
  */
 import type { AddressSpace } from '../bus.js';
-import { decode16, decode32, Op } from './decode.js';
+import { accessSize, decode16, decode32, Op } from './decode.js';
 import {
   CSR, ENVCFG, EXC, IRQ, MEDELEG_WRITABLE, MIP_MEIP, MIP_MSIP, MIP_MTIP, MIP_SEIP, MIP_SSIP, MIP_STIP, MS,
   MSTATUS_WRITABLE, MSTATUS_XL, PRIV_M, PRIV_S, PRIV_U, S_INTERRUPTS, SSTATUS_MASK,
@@ -2051,14 +2051,6 @@ export class Hart {
   }
 }
 
-function accessSize(op: number): number {
-  switch (op) {
-    case Op.LD: case Op.SD: return 8;
-    case Op.LW: case Op.LWU: case Op.SW: return 4;
-    case Op.LH: case Op.LHU: case Op.SH: return 2;
-    default: return 1;
-  }
-}
 
 function pickInterrupt(bits: number): number {
   for (const irq of [IRQ.MEI, IRQ.MSI, IRQ.MTI, IRQ.SEI, IRQ.SSI, IRQ.STI]) {

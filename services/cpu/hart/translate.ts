@@ -22,7 +22,7 @@
  * Blocks embed virtual pcs: the hart keeps them per decoded page with the virtual page
  * they were made for, and drops them when the page is reached through another mapping.
  */
-import { Op } from './decode.js';
+import { accessSize, Op } from './decode.js';
 
 /** Longest block, in instructions; the hart enters a block only with this much budget. */
 export const MAX_BLOCK = 64;
@@ -114,14 +114,6 @@ function halves(v: number): [number, number] {
   return [(v - hi * 4294967296) | 0, hi | 0];
 }
 
-function accessBytes(op: number): number {
-  switch (op) {
-    case Op.LD: case Op.SD: return 8;
-    case Op.LW: case Op.LWU: case Op.SW: return 4;
-    case Op.LH: case Op.LHU: case Op.SH: return 2;
-    default: return 1;
-  }
-}
 
 /** JavaScript source of the block's function body. */
 export function blockSource(insns: readonly BlockInsn[]): string {
@@ -210,7 +202,7 @@ export function blockSource(insns: readonly BlockInsn[]): string {
         break;
       }
       case Op.LD: case Op.LW: case Op.LWU: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU: {
-        const size = accessBytes(op);
+        const size = accessSize(op);
         out.push(`a = ${ea(rs1, imm)}; vpn = Math.floor(a / 4096); t = vpn & 1023;`);
         out.push(`o = rTag[t] === vpn ? rOff[t] + (a - vpn * 4096) : blockMiss(h, a, 0, ${size}, ${pc}, B, ${k + 1});`);
         const slow = `blockLoad(h, ${op}, ${rd}, a, o, ${pc}, B, ${k + 1});`;
@@ -229,7 +221,7 @@ export function blockSource(insns: readonly BlockInsn[]): string {
         break;
       }
       case Op.SD: case Op.SW: case Op.SH: case Op.SB: {
-        const size = accessBytes(op);
+        const size = accessSize(op);
         out.push(`a = ${ea(rs1, imm)}; vpn = Math.floor(a / 4096); t = vpn & 1023;`);
         out.push(`o = wTag[t] === vpn ? wOff[t] + (a - vpn * 4096) : blockMiss(h, a, 1, ${size}, ${pc}, B, ${k + 1});`);
         let fast: string;

@@ -6,7 +6,7 @@
  * whose result differs.
  */
 import { generate, prefix, type InsnClass, type Program } from './gen.js';
-import { buildImage, runBare, runUser, unitAt, type Dump, type Machine } from './tools.js';
+import { buildImage, runBare, runUser, tsemuEnvForSeed, unitAt, type Dump, type Machine } from './tools.js';
 import { CONSTANT_ENTRIES, DUMP_NAMES } from './wrap.js';
 
 export interface SeedOptions {
@@ -72,7 +72,8 @@ export function sideBySide(expected: readonly bigint[], actual: readonly bigint[
 /** Builds both images and runs the reference on qemu-riscv64 and the bare image on a machine. */
 async function runPair(p: Program, machine: Machine): Promise<{ ref: Dump; bare: Dump; bareElf: string }> {
   const [userElf, bareElf] = await Promise.all([buildImage(p, 'user'), buildImage(p, 'bare')]);
-  const [ref, bare] = await Promise.all([runUser(userElf), runBare(machine, bareElf)]);
+  const env = machine === 'tsemu' ? tsemuEnvForSeed(p.seed) : undefined;
+  const [ref, bare] = await Promise.all([runUser(userElf), runBare(machine, bareElf, env)]);
   return { ref, bare, bareElf };
 }
 
@@ -170,7 +171,8 @@ export async function checkSeed(seed: number, opts: SeedOptions = {}): Promise<S
   const lines = [`${head}: qemu-riscv64 and qemu-system-riscv64 agree (${DUMP_NAMES.length} values)`];
   if (opts.oracleOnly) return done(true, lines);
 
-  const sut = await runBare('tsemu', oracle.bareElf);
+  const sut = await runBare('tsemu', oracle.bareElf, tsemuEnvForSeed(seed));
+  lines.push(`${head}: tsemu runs it ${seed % 2 === 1 ? 'through the block translator' : 'in the interpreter'}`);
   if (sut.ok) {
     const diffs = compare(ref, sut.values);
     if (diffs.length === 0 && !sut.exitProblem) return done(true, [...lines, `${head}: tsemu agrees`]);

@@ -73,6 +73,8 @@ export interface RunOptions {
   /** Once the output shows this, allow only graceMs more before killing the process. */
   doneMarker?: string;
   graceMs?: number;
+  /** Extra environment variables for the command. */
+  env?: Record<string, string>;
 }
 
 /** Runs a command in its own process group; kills the group on timeout. */
@@ -81,7 +83,7 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions): Pro
   return new Promise((resolve, reject) => {
     // stdin is a pipe left open (QEMU's -nographic console reads it; EOF there is a state
     // of its own we do not want to depend on)
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: opts.env ? { ...process.env, ...opts.env } : undefined });
     child.stdin.on('error', () => {});
     let stdout = '';
     let stderr = '';
@@ -264,11 +266,19 @@ export function machineCommand(m: Machine, elf: string): [string, string[]] {
 }
 
 /** Runs the bare image on a machine: qemu-system-riscv64 or bin/tsemu. */
-export async function runBare(m: Machine, elf: string): Promise<Dump> {
+/**
+ * The environment for tsemu on seed `seed`: odd seeds run through the block translator
+ * (every block translated at its first entry), even seeds through the interpreter.
+ */
+export function tsemuEnvForSeed(seed: number): Record<string, string> {
+  return { TSEMU_JIT_THRESHOLD: seed % 2 === 1 ? '1' : '0' };
+}
+
+export async function runBare(m: Machine, elf: string, env?: Record<string, string>): Promise<Dump> {
   const [cmd, args] = machineCommand(m, elf);
   const who = m === 'qemu' ? QEMU_SYSTEM : 'tsemu';
   const timeoutMs = m === 'qemu' ? 30_000 : Number(process.env.TSEMU_DIFF_TIMEOUT_MS ?? 30_000);
-  const r = await run(cmd, args, { timeoutMs, doneMarker: `${END_MARK}\n`, graceMs: 5000 });
+  const r = await run(cmd, args, { timeoutMs, doneMarker: `${END_MARK}\n`, graceMs: 5000, env });
   const d = parseDump(r, who);
   if (!d.ok) return d;
   if (r.lingered) return { ...d, exitProblem: `${who} printed the dump but did not exit through the sifive_test device within 5 s` };
