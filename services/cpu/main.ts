@@ -2,7 +2,7 @@
  * `tsemu`: the machine process. It supervises the device services, serves the machine's
  * gRPC control, and (from the CPU and machine issues on) runs the harts and the board.
  */
-import { has, last, parseArgs, UsageError, type Parsed } from '../common/cli-args.js';
+import { all, has, last, parseArgs, UsageError, type Parsed } from '../common/cli-args.js';
 import { configureLogging, logger } from '../common/log.js';
 import { SERVICE_NAMES, type ServiceName } from '../common/service-runtime.js';
 import { version } from '../common/version.js';
@@ -10,6 +10,7 @@ import { serveMachine } from './machine-service.js';
 import { Supervisor } from './supervisor.js';
 import { VirtMachine } from './board/virt.js';
 import { Console, parseSerial, type SerialBackend } from './console.js';
+import { attachBlockDevices, parseBlockOptions, pciRequests, type BlockDevice } from './board/virtio-pci-block.js';
 
 const log = logger('cpu');
 
@@ -35,6 +36,12 @@ Machine options (QEMU's spellings):
   -serial DEV             where the UART goes: stdio (default), mon:stdio, null,
                           unix:PATH[,server][,wait=off], tcp:HOST:PORT[,server][,wait=off]
   -S                      do not start the CPUs (wait for 'cont')
+  -drive file=X[,format=raw|qcow2][,if=virtio|none][,id=ID][,readonly=on][,cache=MODE][,serial=S]
+                          a disk; if=virtio (the default) adds a virtio-blk-pci device
+  -blockdev driver=qcow2|raw,node-name=N,file.driver=file,file.filename=X[,read-only=on]
+                          a disk node for -device
+  -device virtio-blk-pci,drive=ID[,id=DEV][,num-queues=N][,queue-size=N][,serial=S][,addr=SLOT]
+                          a virtio-blk disk on the PCIe bus (num-queues: one per CPU)
   -no-reboot              exit instead of rebooting
 
 Services:
@@ -72,6 +79,9 @@ const OPTIONS = {
   serial: { value: true },
   'no-reboot': {},
   S: {},
+  drive: { value: true, repeat: true },
+  blockdev: { value: true, repeat: true },
+  device: { value: true, repeat: true },
   services: { value: true },
   'block-service': { value: true },
   'display-service': { value: true },
@@ -135,10 +145,19 @@ export async function main(argv: string[]): Promise<void> {
   const display = last(args, 'display');
   if (display !== undefined && display !== 'none') fail(`-display ${display}: only 'none' so far`);
   let virt: VirtMachine;
+  let disks: BlockDevice[];
   try {
+    disks = parseBlockOptions(all(args, 'drive'), all(args, 'blockdev'), all(args, 'device'));
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  if (disks.length > 0) wanted.add('block');
+  try {
+    const harts = parseSmp(last(args, 'smp') ?? '1');
     virt = new VirtMachine({
       name,
-      harts: parseSmp(last(args, 'smp') ?? '1'),
+      harts,
+      pciDevices: pciRequests(disks, harts),
       ramSize: parseMemSize(last(args, 'm') ?? '128M'),
       bios: last(args, 'bios') ?? 'default',
       kernel: last(args, 'kernel'),
@@ -190,13 +209,23 @@ export async function main(argv: string[]): Promise<void> {
     const results = await Promise.allSettled(starts);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+    if (disks.length > 0) await attachBlockDevices(supervisor.get('block')!.address, virt, disks);
   } catch (e) {
     process.stderr.write(`tsemu: ${(e as Error).message}\n`);
     await shutdown('start failed', 1);
     return;
   }
   supervisor.on('service-exit', (svc: string) => {
-    if (!shuttingDown) log.error(`the ${svc} service died`);
+    if (shuttingDown) return;
+    log.error(`the ${svc} service died`);
+    // a block service we started comes back and resumes its queues (in-flight requests redone)
+    if (svc === 'block' && disks.length > 0 && !last(args, 'block-service')) {
+      void supervisor
+        .start('block')
+        .then((h) => attachBlockDevices(h.address, virt, disks))
+        .then(() => log.info('the block service was restarted and its devices re-attached'))
+        .catch((e: Error) => log.error(`cannot restart the block service: ${e.message}`));
+    }
   });
   const ready = {
     event: 'ready',
