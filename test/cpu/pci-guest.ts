@@ -47,18 +47,40 @@ export class Guest {
     }
   }
 
+  /**
+   * Runs a shell command and returns what it printed. A marker line goes first: the
+   * console echoes a long command over several lines, so its output starts after it.
+   */
   async run(cmd: string, timeoutMs = 120_000): Promise<string> {
+    // busybox's prompt ends with a cursor-position query; input typed before it is sent
+    // can be lost, so wait until the console has been quiet for a moment
+    for (let n = this.out.length; ; n = this.out.length) {
+      await new Promise((r) => setTimeout(r, 300));
+      if (this.out.length === n) break;
+    }
     const from = this.out.length;
-    this.p.stdin.write(`${cmd}\n`);
-    const end = await this.expect(PROMPT, timeoutMs, from);
-    const lines = this.out.slice(from, end).split(/\r?\n/);
-    return lines.slice(1, -1).join('\n').trim();
+    this.p.stdin.write(`echo @@S@@; ${cmd}\n`);
+    const start = await this.expect(/\n@@S@@\r?\n/, timeoutMs, from);
+    const end = await this.expect(PROMPT, timeoutMs, start);
+    const lines = this.out.slice(start, end).split(/\r?\n/);
+    return lines.slice(0, -1).join('\n').trim();
   }
 
   /** Waits for the initramfs shell. */
   async ready(): Promise<void> {
     await this.expect(/tsemu initramfs ready/, BOOT_TIMEOUT_MS);
     await this.expect(PROMPT, 120_000);
+    await this.settle();
+  }
+
+  /**
+   * A wide terminal (busybox's line editor wraps long commands at 80 columns and then
+   * waits on cursor queries a pipe never answers), and no kernel messages in the middle
+   * of command output.
+   */
+  async settle(): Promise<void> {
+    await this.run('stty cols 1000 rows 50');
+    await this.run('dmesg -n 1');
   }
 }
 

@@ -390,7 +390,8 @@ export class VirtioBlkBackend {
 
   /** Publishes a completion in the crash-safe order of pci-state.ts. */
   private complete(q: LiveQueue, head: number, len: number, gen: number): void {
-    if (gen !== this.generation || this.queues[q.index] !== q) return; // the device was reset
+    // the device was reset (perhaps not yet noticed by poll): the rings are no longer ours
+    if (gen !== this.generation || this.queues[q.index] !== q || Atomics.load(this.w, FN.RESET_SEQ) !== this.resetSeq) return;
     const idx = Atomics.load(q.w, Q.USED_IDX);
     q.ring.writeUsed(idx, head, len);
     Atomics.store(q.w, Q.COMPLETING_IDX, idx);
