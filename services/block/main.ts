@@ -6,12 +6,14 @@
 import { BlockService } from '../../proto/gen/block.js';
 import { DeviceTable, deviceServiceHandlers } from '../common/devices.js';
 import { runService, type ServiceDefinition } from '../common/service-runtime.js';
+import { attachVirtioBlk } from './virtio-blk/driver.js';
 
 export const blockService: ServiceDefinition = {
   name: 'block',
   summary: 'The block service: image formats (raw, qcow2, QED) over protocols (file, NBD, RBD),\nserving virtio-blk queues straight from guest RAM.',
   async start(server) {
     const table = new DeviceTable('block');
+    table.registerDriver('virtio-blk-pci', attachVirtioBlk);
     server.addService(BlockService, deviceServiceHandlers(table));
     return () => table.stopAll();
   },

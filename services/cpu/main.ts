@@ -14,6 +14,7 @@ import { serveMachine } from './machine-service.js';
 import { Supervisor } from './supervisor.js';
 import { VirtMachine } from './board/virt.js';
 import { Console, parseSerial, type SerialBackend } from './console.js';
+import { attachBlockDevices, parseBlockOptions, pciRequests, type BlockDevice } from './board/virtio-pci-block.js';
 
 const log = logger('cpu');
 
@@ -44,6 +45,12 @@ Machine options (QEMU's spellings):
                           websocket=on, tls-cert=FILE,tls-key=FILE, secret-file=FILE,
                           insecure=on (a listener not on loopback needs TLS and a secret)
   -monitor DEV            HMP monitor: stdio, none, or as -qmp (repeatable)
+  -drive file=X[,format=raw|qcow2][,if=virtio|none][,id=ID][,readonly=on][,cache=MODE][,serial=S]
+                          a disk; if=virtio (the default) adds a virtio-blk-pci device
+  -blockdev driver=qcow2|raw,node-name=N,file.driver=file,file.filename=X[,read-only=on]
+                          a disk node for -device
+  -device virtio-blk-pci,drive=ID[,id=DEV][,num-queues=N][,queue-size=N][,serial=S][,addr=SLOT]
+                          a virtio-blk disk on the PCIe bus (num-queues: one per CPU)
   -no-reboot              exit instead of rebooting
 
 Services:
@@ -83,6 +90,9 @@ const OPTIONS = {
   S: {},
   qmp: { value: true, repeat: true },
   monitor: { value: true, repeat: true },
+  drive: { value: true, repeat: true },
+  blockdev: { value: true, repeat: true },
+  device: { value: true, repeat: true },
   services: { value: true },
   'block-service': { value: true },
   'display-service': { value: true },
@@ -156,10 +166,19 @@ export async function main(argv: string[]): Promise<void> {
   const display = last(args, 'display');
   if (display !== undefined && display !== 'none') fail(`-display ${display}: only 'none' so far`);
   let virt: VirtMachine;
+  let disks: BlockDevice[];
   try {
+    disks = parseBlockOptions(all(args, 'drive'), all(args, 'blockdev'), all(args, 'device'));
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  if (disks.length > 0) wanted.add('block');
+  try {
+    const harts = parseSmp(last(args, 'smp') ?? '1');
     virt = new VirtMachine({
       name,
-      harts: parseSmp(last(args, 'smp') ?? '1'),
+      harts,
+      pciDevices: pciRequests(disks, harts),
       ramSize: parseMemSize(last(args, 'm') ?? '128M'),
       bios: last(args, 'bios') ?? 'default',
       kernel: last(args, 'kernel'),
@@ -253,6 +272,7 @@ export async function main(argv: string[]): Promise<void> {
       monitorReady = setUpMonitor(supervisor, endpoints);
       await monitorReady;
     }
+    if (disks.length > 0) await attachBlockDevices(supervisor.get('block')!.address, virt, disks);
   } catch (e) {
     process.stderr.write(`tsemu: ${(e as Error).message}\n`);
     await shutdown('start failed', 1);
@@ -260,6 +280,14 @@ export async function main(argv: string[]): Promise<void> {
   }
   supervisor.on('service-exit', (svc: string) => {
     if (!shuttingDown) log.error(`the ${svc} service died`);
+  });
+  // The supervisor starts a dead block service again (restart option above); the new one
+  // takes over the devices and resumes their queues (in-flight requests redone).
+  supervisor.on('service-start', (svc: string, address: string) => {
+    if (shuttingDown || svc !== 'block' || disks.length === 0) return;
+    attachBlockDevices(address, virt, disks)
+      .then(() => log.info('the block service was restarted and its devices re-attached'))
+      .catch((e: Error) => log.error(`cannot re-attach the block devices: ${e.message}`));
   });
   const ready = {
     event: 'ready',

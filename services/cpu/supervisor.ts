@@ -83,6 +83,8 @@ export class Supervisor extends EventEmitter {
   async start(name: ServiceName, extraArgs: string[] = []): Promise<ServiceHandle> {
     if (this.services.has(name)) throw new Error(`the ${name} service is already running`);
     const address = `unix:${this.socketPath(name)}`;
+    // a child of ours that died (SIGKILL) left its socket behind: the runtime dir is ours
+    rmSync(this.socketPath(name), { force: true });
     const bin = join(projectRoot(), 'bin/tsemu');
     const child = spawn(
       process.execPath,

@@ -5,8 +5,8 @@
  * (syscon) device, UART0 and the goldfish RTC, the syscon poweroff and reboot nodes,
  * /chosen and /aliases.
  *
- * Devices we do not emulate yet (PCIe, virtio-mmio, flash, fw-cfg, the PMU node) are left
- * out; one `addMmioDevice` call adds a /soc device with its PLIC interrupts, and
+ * The PCIe host bridge's node comes from pci/host.ts through `extraNodes`. Devices we do
+ * not emulate yet (virtio-mmio, flash, fw-cfg, the PMU node) are left out; one `addMmioDevice` call adds a /soc device with its PLIC interrupts, and
  * `VirtDtConfig.devices` takes a list of them.
  *
  * Deliberate differences from QEMU 7.2's tree (see test/cpu/fdt.test.ts): riscv,ndev is
@@ -35,6 +35,8 @@ export interface VirtDtConfig {
   rngSeed?: Uint8Array;
   /** More devices on /soc (virtio-mmio, ...). */
   devices?: readonly MmioDeviceNode[];
+  /** Adds further nodes (the PCIe host bridge) before the tree is flattened. */
+  extraNodes?: readonly ((vt: VirtTree) => void)[];
 }
 
 /** An MMIO device on /soc, interrupting through the PLIC. */
@@ -175,6 +177,7 @@ export function buildVirtTree(cfg: VirtDtConfig): VirtTree {
   });
   addMmioDevice(vt, { name: 'rtc', base: RTC_BASE, size: RTC_SIZE, compatible: ['google,goldfish-rtc'], irqs: [RTC_IRQ] });
   for (const d of cfg.devices ?? []) addMmioDevice(vt, d);
+  for (const add of cfg.extraNodes ?? []) add(vt);
 
   // the syscon drivers write `value` at `offset` of the test device
   root.child('poweroff').u32('value', 0x5555).u32('offset', 0).ref('regmap', test).string('compatible', 'syscon-poweroff');

@@ -10,6 +10,7 @@ import { SifiveTest, TEST_BASE, TEST_SIZE } from './sifive-test.js';
 import { Uart16550, UART0_BASE, UART0_IRQ, UART0_SIZE } from './uart.js';
 import { Plic, PLIC_BASE, PLIC_SIZE } from './plic.js';
 import { GoldfishRtc, RTC_BASE, RTC_IRQ, RTC_SIZE } from './goldfish-rtc.js';
+import { buildPci, type PciBoardConfig } from './pci/board.js';
 
 export const DRAM_BASE = 0x80000000;
 
@@ -18,6 +19,8 @@ export interface BoardConfig {
   ramSize: number;
   /** Reset-vector ROM contents. */
   rom: Uint8Array;
+  /** The PCIe host bridge's shared state and the functions on its bus. */
+  pci: PciBoardConfig;
 }
 
 /** The board's devices over the machine block; `init` (main thread, once) resets their state. */
@@ -46,5 +49,6 @@ export function buildAddressSpace(ram: SharedArrayBuffer, m: MachineState, cfg: 
   space.map({ base: CLINT_BASE, size: CLINT_SIZE, device: d.clint });
   space.map({ base: PLIC_BASE, size: PLIC_SIZE, device: d.plic });
   space.map({ base: UART0_BASE, size: UART0_SIZE, device: d.uart });
+  buildPci(cfg.pci, d.plic, false).host.mapInto(space);
   return space;
 }

@@ -22,6 +22,8 @@ import { ImageError, isElf, parseElf } from '../boot/elf.js';
 import type { MachineControl, RunState } from '../machine-service.js';
 import type { HartWorkerData } from '../hart-worker.js';
 import { codeTrackBytes } from '../hart/hart.js';
+import { buildPci, planPci, type PciBoardConfig, type PciDeviceRequest, type PciDevices } from './pci/board.js';
+import { addPcieHostNode } from './pci/host.js';
 
 const log = logger('cpu');
 
@@ -38,6 +40,8 @@ export interface VirtOptions {
   dtb?: string;
   startPaused: boolean;
   noReboot: boolean;
+  /** Functions on the PCIe root bus besides the host bridge (virtio-blk-pci, ...). */
+  pciDevices?: readonly PciDeviceRequest[];
 }
 
 /** How the run ended. */
@@ -70,6 +74,10 @@ export class VirtMachine implements MachineControl {
   readonly devices: BoardDevices;
   /** Run-control events for the monitor (machine-service.ts). */
   private readonly listeners = new Set<MachineEventListener>();
+  /** The PCIe host bridge and its functions' shared state (mapped by device services too). */
+  readonly pciMemory: SharedMemory;
+  readonly pciConfig: PciBoardConfig;
+  readonly pci: PciDevices;
 
   constructor(private readonly opts: VirtOptions) {
     if (!Number.isInteger(opts.harts) || opts.harts < 1) throw new ImageError(`invalid number of CPUs: ${opts.harts}`);
@@ -82,8 +90,12 @@ export class VirtMachine implements MachineControl {
     this.codeTrack = SharedMemory.create(codeTrackBytes(opts.ramSize));
     this.state = new MachineState(this.block.buffer, opts.harts, true);
     this.devices = boardDevices(this.state, true);
+    const plan = planPci(opts.pciDevices ?? []);
+    this.pciMemory = SharedMemory.create(plan.bytes);
+    this.pciConfig = { buffer: this.pciMemory.buffer, irqOffset: plan.irqOffset, hostOffset: plan.hostOffset, functions: plan.functions };
+    this.pci = buildPci(this.pciConfig, this.devices.plic, true);
     this.views = Array.from({ length: opts.harts }, (_, h) => new HartStateView(this.block.buffer, this.state.hartStateOffset(h)));
-    this.config = { harts: opts.harts, ramSize: opts.ramSize, rom: this.loadImages() };
+    this.config = { harts: opts.harts, ramSize: opts.ramSize, rom: this.loadImages(), pci: this.pciConfig };
   }
 
   /**
@@ -173,6 +185,7 @@ export class VirtMachine implements MachineControl {
           initrd,
           timebaseHz: TIMEBASE_HZ,
           rngSeed: randomBytes(32),
+          extraNodes: [addPcieHostNode],
         });
     let fdtAddr = 0;
     {
@@ -215,6 +228,26 @@ export class VirtMachine implements MachineControl {
     this.rs = this.opts.startPaused ? 'prelaunch' : 'running';
     if (this.opts.startPaused) this.state.pauseClock();
     void this.watchDevices();
+    void this.watchPciInterrupts();
+  }
+
+  /** Shared objects a device service maps: guest RAM and the harts' code tracking. */
+  sharedMemory(): { ram: SharedMemory; codeTrack: SharedMemory; pci: SharedMemory } {
+    return { ram: this.ram, codeTrack: this.codeTrack, pci: this.pciMemory };
+  }
+
+  /**
+   * Drives the PCI functions' INTx lines when a device backend (another process, which
+   * does not touch the PLIC) has set ISR bits and bumped the IRQ word.
+   */
+  private async watchPciInterrupts(): Promise<void> {
+    const word = this.pci.irqWord;
+    if (this.pci.virtio.length === 0) return;
+    while (!this.exited) {
+      const seen = Atomics.load(word, 0);
+      for (const v of this.pci.virtio) v.syncIntx();
+      await waitAsync(word, 0, seen, 1000);
+    }
   }
 
   /** Serves device requests to the main thread (power off, reset) until the end. */
@@ -279,6 +312,7 @@ export class VirtMachine implements MachineControl {
     this.ram.close();
     this.block.close();
     this.codeTrack.close();
+    this.pciMemory.close();
   }
 
   runState(): RunState {
@@ -378,6 +412,8 @@ export class VirtMachine implements MachineControl {
     }
     this.devices.plic.reset();
     this.devices.rtc.reset();
+    this.pci.bridge.reset();
+    for (const v of this.pci.virtio) v.reset();
     this.state.mtimecmp.fill(0xffffffffffffffffn);
     for (const v of this.views) {
       Atomics.store(v.ctl, CTL.IRQ, 0);

@@ -12,7 +12,9 @@
  *   /etc/tsemu/modules    the modules' paths in load order, which /init insmods
  *   proc sys tmp run root sbin usr/bin usr/sbin: empty directories
  *
- * /init mounts proc, sysfs, devtmpfs and devpts, loads the modules, prints BANNER and runs
+ * /init mounts proc, sysfs, devtmpfs and devpts, loads the modules; with root=DEV on the
+ * kernel command line it mounts DEV (rootfstype=, ro/rw) and switch_roots to its init
+ * (init=, default /sbin/init), else it prints BANNER and runs
  * `setsid cttyhack sh`: a session leader with the console as its controlling tty, so job
  * control and Ctrl-C work. When that shell exits, init powers the machine off (init must
  * never exit: the kernel would panic).
@@ -31,7 +33,7 @@ export const DEFAULT_MODULES: readonly string[] = ['virtio_blk', 'virtio_net', '
 export const BANNER = 'tsemu initramfs ready';
 
 /** Applets /init calls before `busybox --install -s` has made the other links. */
-const EARLY_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'mknod', 'cat', 'echo', 'ls', 'ln', 'insmod', 'modprobe', 'setsid', 'cttyhack', 'uname', 'poweroff', 'reboot', 'sleep'];
+const EARLY_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'mknod', 'cat', 'echo', 'ls', 'ln', 'insmod', 'modprobe', 'setsid', 'cttyhack', 'uname', 'poweroff', 'reboot', 'sleep', 'switch_root'];
 
 export interface InitramfsInput {
   kernelRelease: string;
@@ -74,6 +76,31 @@ while read -r m; do
   [ -n "$m" ] || continue
   insmod "$m" || echo "init: insmod $m failed"
 done < /etc/tsemu/modules
+
+# root=DEV on the kernel command line (rootfstype=, ro/rw, init= as Linux reads them):
+# mount it and make it the root, as Debian's initramfs does; else stay here
+root=; fstype=ext4; mode=rw; next=/sbin/init
+for a in $(cat /proc/cmdline); do
+  case "$a" in
+    root=*) root="\${a#root=}" ;;
+    rootfstype=*) fstype="\${a#rootfstype=}" ;;
+    ro) mode=ro ;;
+    rw) mode=rw ;;
+    init=*) next="\${a#init=}" ;;
+  esac
+done
+if [ -n "$root" ]; then
+  n=0
+  while [ ! -b "$root" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+  mkdir -p /newroot
+  if mount -t "$fstype" -o "$mode" "$root" /newroot; then
+    echo "init: root $root ($fstype, $mode) mounted; starting $next"
+    umount /dev/pts /run /sys /proc 2>/dev/null
+    [ -d /newroot/dev ] && mount --move /dev /newroot/dev
+    exec switch_root /newroot "$next"
+  fi
+  echo "init: cannot mount root $root; staying in the initramfs"
+fi
 
 echo
 echo "${BANNER}: Linux $(uname -r) $(uname -m), modules: ${moduleNames.length ? moduleNames.join(' ') : 'none'}"

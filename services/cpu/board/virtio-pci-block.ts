@@ -1,0 +1,196 @@
+/**
+ * Block devices on the command line, in QEMU's spellings, and their attachment to the
+ * block service:
+ *
+ *   -drive file=X[,format=raw|qcow2][,if=virtio|none][,id=ID][,readonly=on][,cache=MODE][,serial=S]
+ *   -blockdev driver=qcow2|raw,node-name=N,file.driver=file,file.filename=X[,read-only=on][,cache.direct=on]
+ *   -blockdev driver=file,node-name=F,filename=X   then   -blockdev driver=qcow2,node-name=N,file=F
+ *   -device virtio-blk-pci,drive=ID|N[,id=DEV][,num-queues=N][,queue-size=N][,serial=S][,addr=SLOT]
+ *
+ * `if=virtio` (the default here) makes a virtio-blk-pci device of the drive at once, as
+ * QEMU does; `if=none` leaves it for a -device. Each device becomes a virtio-pci function
+ * on the PCIe root bus (the machine's transport, virtio-pci.ts) whose queues the block
+ * service serves (services/block/virtio-blk) after `attachBlockDevices`.
+ */
+import { BlockClient } from '../../../proto/gen/block.js';
+import type { DeviceSpec } from '../../../proto/gen/common.js';
+import { call, connect } from '../../common/grpc.js';
+import type { PciDeviceRequest } from './pci/board.js';
+import type { VirtMachine } from './virt.js';
+import { DRAM_BASE } from './virt-map.js';
+
+export class BlockOptionError extends Error {}
+
+export interface BlockDevice {
+  /** The device's id (QEMU's -device id=, else the drive's). */
+  id: string;
+  file: string;
+  format?: string;
+  readOnly: boolean;
+  cache?: string;
+  serial?: string;
+  /** undefined: one per hart, as QEMU's num-queues=auto. */
+  numQueues?: number;
+  queueSize: number;
+  slot?: number;
+}
+
+/** QEMU's key=value,key=value with ',,' for a comma; a first item without '=' is `implied`. */
+export function parseKeyValues(s: string, implied?: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const items: string[] = [];
+  let cur = '';
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === ',') {
+      if (s[i + 1] === ',') {
+        cur += ',';
+        i++;
+        continue;
+      }
+      items.push(cur);
+      cur = '';
+    } else cur += s[i];
+  }
+  items.push(cur);
+  items.forEach((it, i) => {
+    const eq = it.indexOf('=');
+    if (eq < 0) {
+      if (i === 0 && implied) out.set(implied, it);
+      else if (it) out.set(it, 'on');
+      return;
+    }
+    out.set(it.slice(0, eq), it.slice(eq + 1));
+  });
+  return out;
+}
+
+function onOff(v: string | undefined, what: string): boolean {
+  if (v === undefined || v === 'off' || v === 'false') return false;
+  if (v === 'on' || v === 'true') return true;
+  throw new BlockOptionError(`Parameter '${what}' expects 'on' or 'off'`);
+}
+
+function posInt(v: string | undefined, what: string): number | undefined {
+  if (v === undefined || v === 'auto') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new BlockOptionError(`Parameter '${what}' expects a positive number`);
+  return n;
+}
+
+interface Drive {
+  id: string;
+  file: string;
+  format?: string;
+  readOnly: boolean;
+  cache?: string;
+  serial?: string;
+  used: boolean;
+}
+
+/** The block devices that -drive, -blockdev and -device ask for. */
+export function parseBlockOptions(drives: readonly string[], blockdevs: readonly string[], devices: readonly string[]): BlockDevice[] {
+  const byId = new Map<string, Drive>();
+  const out: BlockDevice[] = [];
+  drives.forEach((spec, n) => {
+    const kv = parseKeyValues(spec);
+    const file = kv.get('file');
+    if (!file) throw new BlockOptionError(`-drive ${spec}: needs file=`);
+    const iface = kv.get('if') ?? 'virtio';
+    if (iface !== 'virtio' && iface !== 'none') throw new BlockOptionError(`-drive ${spec}: if=${iface} is not supported (virtio or none)`);
+    const id = kv.get('id') ?? `virtio${n}`;
+    if (byId.has(id)) throw new BlockOptionError(`Duplicate ID '${id}' for drive`);
+    const d: Drive = { id, file, format: kv.get('format'), readOnly: onOff(kv.get('readonly') ?? kv.get('read-only'), 'readonly'), cache: kv.get('cache'), serial: kv.get('serial'), used: false };
+    byId.set(id, d);
+    if (iface === 'virtio') {
+      d.used = true;
+      out.push({ id, file, format: d.format, readOnly: d.readOnly, cache: d.cache, serial: d.serial, queueSize: 256 });
+    }
+  });
+  const files = new Map<string, string>();
+  for (const spec of blockdevs) {
+    const kv = parseKeyValues(spec);
+    const driver = kv.get('driver');
+    const node = kv.get('node-name');
+    if (!driver || !node) throw new BlockOptionError(`-blockdev ${spec}: needs driver= and node-name=`);
+    if (driver === 'file') {
+      const f = kv.get('filename');
+      if (!f) throw new BlockOptionError(`-blockdev ${spec}: needs filename=`);
+      files.set(node, f);
+      continue;
+    }
+    if (driver !== 'raw' && driver !== 'qcow2' && driver !== 'qed') throw new BlockOptionError(`-blockdev ${spec}: driver '${driver}' is not supported`);
+    const fileRef = kv.get('file');
+    const file = kv.get('file.filename') ?? (fileRef !== undefined ? files.get(fileRef) : undefined);
+    if (!file) throw new BlockOptionError(`-blockdev ${spec}: needs file.filename= or file=NODE of a driver=file node`);
+    const cache = kv.get('cache.direct') === 'on' ? 'none' : kv.get('cache.no-flush') === 'on' ? 'unsafe' : undefined;
+    if (byId.has(node)) throw new BlockOptionError(`Duplicate nodes with node-name='${node}'`);
+    byId.set(node, { id: node, file, format: driver, readOnly: onOff(kv.get('read-only'), 'read-only'), cache, used: false });
+  }
+  for (const spec of devices) {
+    const kv = parseKeyValues(spec, 'driver');
+    const driver = kv.get('driver');
+    if (driver !== 'virtio-blk-pci' && driver !== 'virtio-blk') throw new BlockOptionError(`-device ${driver}: not supported (virtio-blk-pci)`);
+    const ref = kv.get('drive');
+    if (!ref) throw new BlockOptionError(`-device ${spec}: Parameter 'drive' is missing`);
+    const d = byId.get(ref);
+    if (!d) throw new BlockOptionError(`-device ${spec}: Property 'virtio-blk-pci.drive' can't find value '${ref}'`);
+    if (d.used) throw new BlockOptionError(`-device ${spec}: Drive '${ref}' is already in use`);
+    d.used = true;
+    const addr = kv.get('addr');
+    const slot = addr === undefined ? undefined : Number.parseInt(addr.split('.')[0]!, addr.startsWith('0x') ? 16 : 10);
+    if (slot !== undefined && !(slot >= 1 && slot <= 31)) throw new BlockOptionError(`-device ${spec}: bad addr`);
+    const queueSize = posInt(kv.get('queue-size'), 'queue-size') ?? 256;
+    out.push({
+      id: kv.get('id') ?? ref,
+      file: d.file,
+      format: d.format,
+      readOnly: d.readOnly,
+      cache: d.cache,
+      serial: kv.get('serial') ?? d.serial,
+      numQueues: posInt(kv.get('num-queues'), 'num-queues'),
+      queueSize,
+      slot,
+    });
+  }
+  return out;
+}
+
+/** The PCI functions the machine must create for `devs` on a machine with `harts` harts. */
+export function pciRequests(devs: readonly BlockDevice[], harts: number): PciDeviceRequest[] {
+  return devs.map((d) => ({ kind: 'virtio-blk', id: d.id, numQueues: Math.min(d.numQueues ?? harts, 64), queueSize: d.queueSize, slot: d.slot }));
+}
+
+/** Asks the block service at `address` to serve each device's queues. */
+export async function attachBlockDevices(address: string, virt: VirtMachine, devs: readonly BlockDevice[]): Promise<void> {
+  if (devs.length === 0) return;
+  const shm = virt.sharedMemory();
+  const client = connect(BlockClient, address);
+  try {
+    for (const d of devs) {
+      const fn = virt.pciConfig.functions.find((f) => f.id === d.id);
+      if (!fn) throw new Error(`no PCI function for '${d.id}'`);
+      const props: Record<string, string> = {
+        file: d.file,
+        readonly: d.readOnly ? 'on' : 'off',
+        'state-offset': String(fn.stateOffset),
+        'irq-offset': String(virt.pciConfig.irqOffset),
+      };
+      if (d.format) props.format = d.format;
+      if (d.cache) props.cache = d.cache;
+      if (d.serial) props.serial = d.serial;
+      const spec: DeviceSpec = {
+        id: d.id,
+        driver: 'virtio-blk-pci',
+        props,
+        regions: [
+          { role: 'ram', path: shm.ram.path, size: shm.ram.size, guestBase: DRAM_BASE },
+          { role: 'code-track', path: shm.codeTrack.path, size: shm.codeTrack.size, guestBase: 0 },
+          { role: 'pci-state', path: shm.pci.path, size: shm.pci.size, guestBase: 0 },
+        ],
+      };
+      await call(client, client.attach, spec, 30_000);
+    }
+  } finally {
+    client.close();
+  }
+}
