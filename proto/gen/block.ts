@@ -5,6 +5,7 @@
 // source: block.proto
 
 /* eslint-disable */
+import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import {
   type CallOptions,
   type ChannelCredentials,
@@ -24,6 +25,225 @@ export const protobufPackage = "tsemu.block";
 export const protobufFileName = "block.proto";
 
 /** Block backends: virtio-blk queues served from guest RAM, image formats and protocols. */
+
+/**
+ * The same shape as tsemu.machine.BlockCommandRequest/Reply: QEMU's arguments and
+ * return values as JSON.
+ */
+export interface BlockCommandRequest {
+  command: string;
+  argumentsJson: string;
+}
+
+export interface BlockCommandReply {
+  /** set on success */
+  returnJson: string;
+  /** QMP error class on failure ("GenericError", ...) */
+  errorClass: string;
+  errorDesc: string;
+}
+
+function createBaseBlockCommandRequest(): BlockCommandRequest {
+  return { command: "", argumentsJson: "" };
+}
+
+export const BlockCommandRequest: MessageFns<BlockCommandRequest> = {
+  encode(message: BlockCommandRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.command !== "") {
+      writer.uint32(10).string(message.command);
+    }
+    if (message.argumentsJson !== "") {
+      writer.uint32(18).string(message.argumentsJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BlockCommandRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBlockCommandRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.command = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.argumentsJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BlockCommandRequest {
+    return {
+      command: isSet(object.command) ? globalThis.String(object.command) : "",
+      argumentsJson: isSet(object.argumentsJson)
+        ? globalThis.String(object.argumentsJson)
+        : isSet(object.arguments_json)
+        ? globalThis.String(object.arguments_json)
+        : "",
+    };
+  },
+
+  toJSON(message: BlockCommandRequest): unknown {
+    const obj: any = {};
+    if (message.command !== "") {
+      obj.command = message.command;
+    }
+    if (message.argumentsJson !== "") {
+      obj.argumentsJson = message.argumentsJson;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BlockCommandRequest>): BlockCommandRequest {
+    return BlockCommandRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BlockCommandRequest>): BlockCommandRequest {
+    const message = createBaseBlockCommandRequest();
+    message.command = object.command ?? "";
+    message.argumentsJson = object.argumentsJson ?? "";
+    return message;
+  },
+};
+
+function createBaseBlockCommandReply(): BlockCommandReply {
+  return { returnJson: "", errorClass: "", errorDesc: "" };
+}
+
+export const BlockCommandReply: MessageFns<BlockCommandReply> = {
+  encode(message: BlockCommandReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.returnJson !== "") {
+      writer.uint32(10).string(message.returnJson);
+    }
+    if (message.errorClass !== "") {
+      writer.uint32(18).string(message.errorClass);
+    }
+    if (message.errorDesc !== "") {
+      writer.uint32(26).string(message.errorDesc);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BlockCommandReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBlockCommandReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.returnJson = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.errorClass = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.errorDesc = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BlockCommandReply {
+    return {
+      returnJson: isSet(object.returnJson)
+        ? globalThis.String(object.returnJson)
+        : isSet(object.return_json)
+        ? globalThis.String(object.return_json)
+        : "",
+      errorClass: isSet(object.errorClass)
+        ? globalThis.String(object.errorClass)
+        : isSet(object.error_class)
+        ? globalThis.String(object.error_class)
+        : "",
+      errorDesc: isSet(object.errorDesc)
+        ? globalThis.String(object.errorDesc)
+        : isSet(object.error_desc)
+        ? globalThis.String(object.error_desc)
+        : "",
+    };
+  },
+
+  toJSON(message: BlockCommandReply): unknown {
+    const obj: any = {};
+    if (message.returnJson !== "") {
+      obj.returnJson = message.returnJson;
+    }
+    if (message.errorClass !== "") {
+      obj.errorClass = message.errorClass;
+    }
+    if (message.errorDesc !== "") {
+      obj.errorDesc = message.errorDesc;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BlockCommandReply>): BlockCommandReply {
+    return BlockCommandReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BlockCommandReply>): BlockCommandReply {
+    const message = createBaseBlockCommandReply();
+    message.returnJson = object.returnJson ?? "";
+    message.errorClass = object.errorClass ?? "";
+    message.errorDesc = object.errorDesc ?? "";
+    return message;
+  },
+};
 
 export type BlockService = typeof BlockService;
 export const BlockService = {
@@ -55,6 +275,20 @@ export const BlockService = {
     responseSerialize: (value: QueryReply): Buffer => Buffer.from(QueryReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): QueryReply => QueryReply.decode(value),
   },
+  /**
+   * QMP's block commands answered from the attached devices (the machine forwards them):
+   * query-block, query-blockstats, query-named-block-nodes, block_resize,
+   * blockdev-snapshot-internal-sync, blockdev-snapshot-delete-internal-sync.
+   */
+  blockCommand: {
+    path: "/tsemu.block.Block/BlockCommand" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BlockCommandRequest): Buffer => Buffer.from(BlockCommandRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BlockCommandRequest => BlockCommandRequest.decode(value),
+    responseSerialize: (value: BlockCommandReply): Buffer => Buffer.from(BlockCommandReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BlockCommandReply => BlockCommandReply.decode(value),
+  },
 } as const;
 
 export interface BlockServer extends UntypedServiceImplementation {
@@ -62,6 +296,12 @@ export interface BlockServer extends UntypedServiceImplementation {
   attach: handleUnaryCall<DeviceSpec, AttachReply>;
   detach: handleUnaryCall<DetachRequest, DetachReply>;
   query: handleUnaryCall<QueryRequest, QueryReply>;
+  /**
+   * QMP's block commands answered from the attached devices (the machine forwards them):
+   * query-block, query-blockstats, query-named-block-nodes, block_resize,
+   * blockdev-snapshot-internal-sync, blockdev-snapshot-delete-internal-sync.
+   */
+  blockCommand: handleUnaryCall<BlockCommandRequest, BlockCommandReply>;
 }
 
 export interface BlockClient extends Client {
@@ -105,6 +345,26 @@ export interface BlockClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: QueryReply) => void,
   ): ClientUnaryCall;
+  /**
+   * QMP's block commands answered from the attached devices (the machine forwards them):
+   * query-block, query-blockstats, query-named-block-nodes, block_resize,
+   * blockdev-snapshot-internal-sync, blockdev-snapshot-delete-internal-sync.
+   */
+  blockCommand(
+    request: BlockCommandRequest,
+    callback: (error: ServiceError | null, response: BlockCommandReply) => void,
+  ): ClientUnaryCall;
+  blockCommand(
+    request: BlockCommandRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BlockCommandReply) => void,
+  ): ClientUnaryCall;
+  blockCommand(
+    request: BlockCommandRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BlockCommandReply) => void,
+  ): ClientUnaryCall;
 }
 
 export const BlockClient = makeGenericClientConstructor(BlockService, "tsemu.block.Block") as unknown as {
@@ -112,3 +372,24 @@ export const BlockClient = makeGenericClientConstructor(BlockService, "tsemu.blo
   service: typeof BlockService;
   serviceName: string;
 };
+
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+
+export type DeepPartial<T> = T extends Builtin ? T
+  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
+
+export interface MessageFns<T> {
+  encode(message: T, writer?: BinaryWriter): BinaryWriter;
+  decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
+}

@@ -7,6 +7,8 @@ import { BlockService } from '../../proto/gen/block.js';
 import { DeviceTable, deviceServiceHandlers } from '../common/devices.js';
 import { runService, type ServiceDefinition } from '../common/service-runtime.js';
 import { attachVirtioBlk } from './virtio-blk/driver.js';
+import { blockCommand } from './virtio-blk/drives.js';
+import { unary } from '../common/devices.js';
 
 export const blockService: ServiceDefinition = {
   name: 'block',
@@ -14,7 +16,10 @@ export const blockService: ServiceDefinition = {
   async start(server) {
     const table = new DeviceTable('block');
     table.registerDriver('virtio-blk-pci', attachVirtioBlk);
-    server.addService(BlockService, deviceServiceHandlers(table));
+    server.addService(BlockService, {
+      ...deviceServiceHandlers(table),
+      blockCommand: unary(async (req: { command: string; argumentsJson: string }) => blockCommand(req.command, req.argumentsJson)),
+    });
     return () => table.stopAll();
   },
 };

@@ -165,7 +165,7 @@ function qtreeText(): string {
   );
 }
 
-/** Block commands for the drives the machine knows: none until -drive arrives. */
+/** Block commands on a machine without drives (with drives, the block service answers). */
 function blockCommand(command: string, args: Record<string, unknown>): BlockCommandReply {
   const ok = (v: unknown): BlockCommandReply => ({ returnJson: JSON.stringify(v), errorClass: '', errorDesc: '' });
   const str = (k: string) => (typeof args[k] === 'string' ? (args[k] as string) : '');
@@ -189,6 +189,7 @@ export async function serveMachine(
   machine: MachineControl,
   supervisor: Supervisor,
   onShutdown: (reason: string) => void,
+  hasDisks = false,
 ): Promise<ServerHandle> {
   const hub = new EventHub();
   machine.onEvent((e, d) => hub.emit(e, d));
@@ -279,9 +280,16 @@ export async function serveMachine(
           if (req.topic === 'qtree') return { text: qtreeText() };
           throw new ServiceError(grpcNs.status.INVALID_ARGUMENT, `no info '${req.topic}'`);
         }),
-        blockCommand: unary(async (req: { command: string; argumentsJson: string }) =>
-          blockCommand(req.command, req.argumentsJson ? (JSON.parse(req.argumentsJson) as Record<string, unknown>) : {}),
-        ),
+        blockCommand: unary(async (req: { command: string; argumentsJson: string }): Promise<BlockCommandReply> => {
+          const block = hasDisks ? supervisor.get('block') : undefined;
+          if (!block) return blockCommand(req.command, req.argumentsJson ? (JSON.parse(req.argumentsJson) as Record<string, unknown>) : {});
+          const client = connect(BlockClient, block.address);
+          try {
+            return await call<{ command: string; argumentsJson: string }, BlockCommandReply>(client, client.blockCommand, req, 60_000);
+          } finally {
+            client.close();
+          }
+        }),
         events: (s: grpcNs.ServerWritableStream<unknown, MachineEvent>) => hub.add(s),
       });
     },

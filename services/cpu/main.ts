@@ -252,7 +252,7 @@ export async function main(argv: string[]): Promise<void> {
 
   let machineServer: Awaited<ReturnType<typeof serveMachine>> | undefined;
   try {
-    machineServer = await serveMachine(virt, supervisor, (r) => void shutdown(r));
+    machineServer = await serveMachine(virt, supervisor, (r) => void shutdown(r), disks.length > 0);
     if (qmpSpecs.length || hmpSpecs.some((m) => m !== 'stdio')) wanted.add('monitor');
     const starts: Promise<unknown>[] = [];
     for (const s of SERVICE_NAMES) {
@@ -268,11 +268,12 @@ export async function main(argv: string[]): Promise<void> {
       ...qmpSpecs.map((address) => ({ kind: 'qmp', address })),
       ...hmpSpecs.filter((m) => m !== 'stdio').map((address) => ({ kind: 'hmp', address })),
     ];
+    // the drives first, as QEMU opens them before its monitor: QMP's first query-block sees them
+    if (disks.length > 0) await attachBlockDevices(supervisor.get('block')!.address, virt, disks);
     if (endpoints.length) {
       monitorReady = setUpMonitor(supervisor, endpoints);
       await monitorReady;
     }
-    if (disks.length > 0) await attachBlockDevices(supervisor.get('block')!.address, virt, disks);
   } catch (e) {
     process.stderr.write(`tsemu: ${(e as Error).message}\n`);
     await shutdown('start failed', 1);

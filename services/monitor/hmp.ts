@@ -144,8 +144,24 @@ export class Hmp {
       }
       case 'block': {
         const r = await this.link.block('query-block', {});
-        const list = r.returnJson ? (JSON.parse(r.returnJson) as { device: string }[]) : [];
-        return list.map((b) => `${b.device}: [not inserted]\r\n`).join('');
+        type Info = { device: string; qdev?: string; inserted?: { 'node-name': string; file: string; drv: string; ro: boolean; cache: { writeback: boolean; direct: boolean; 'no-flush': boolean } } };
+        const list = r.returnJson ? (JSON.parse(r.returnJson) as Info[]) : [];
+        const want = rest[0];
+        return list
+          .filter((b) => !want || b.device === want || b.inserted?.['node-name'] === want)
+          .map((b) => {
+            const i = b.inserted;
+            if (!i) return `${b.device}: [not inserted]\r\n`;
+            // QEMU's format: "d0 (#block179): x.qcow2 (qcow2)", then the device and cache mode
+            const name = b.device ? `${b.device} (${i['node-name']})` : i['node-name'];
+            const cache = [i.cache.writeback ? 'writeback' : 'writethrough', ...(i.cache.direct ? ['direct'] : []), ...(i.cache['no-flush'] ? ['ignore flushes'] : [])].join(', ');
+            return (
+              `${name}: ${i.file} (${i.drv}${i.ro ? ', read-only' : ''})\r\n` +
+              (b.qdev ? `    Attached to:      ${b.qdev}\r\n` : '') +
+              `    Cache mode:       ${cache}\r\n`
+            );
+          })
+          .join('\r\n');
       }
       case 'mtree':
       case 'qtree': {

@@ -162,7 +162,8 @@ export interface BlockImage {
   /** Internal snapshots, for formats that have them (qcow2). */
   snapshots?: {
     list(): Promise<SnapshotInfo[]>;
-    create(name: string): Promise<SnapshotInfo>;
+    /** `icount`: the guest's instruction count to record; -1 for none (QMP's snapshots), default 0 (qemu-img's). */
+    create(name: string, opts?: { icount?: number }): Promise<SnapshotInfo>;
     apply(nameOrId: string): Promise<void>;
     delete(nameOrId: string): Promise<void>;
     /** A read-only BlockImage of the snapshot's contents. */

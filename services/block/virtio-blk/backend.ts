@@ -43,6 +43,7 @@ export const VIRTIO_BLK_S_IOERR = 1;
 export const VIRTIO_BLK_S_UNSUPP = 2;
 
 const SECTOR = 512;
+const e2ns = (t0: bigint) => Number(process.hrtime.bigint() - t0);
 const ID_BYTES = 20;
 /** Per discard / write-zeroes request: sectors and segments (QEMU's defaults). */
 export const MAX_DISCARD_SECTORS = 0x3fffff;
@@ -82,6 +83,15 @@ export class VirtioBlkBackend {
   private lastError = '';
   /** Counters for tests and Query. */
   readonly stats = { requests: 0, redone: 0, errors: 0 };
+  /** What QMP's query-blockstats reports (BlockDeviceStats), counted per request. */
+  readonly io = {
+    rdBytes: 0, wrBytes: 0, unmapBytes: 0,
+    rdOps: 0, wrOps: 0, flushOps: 0, unmapOps: 0,
+    failedRd: 0, failedWr: 0, failedFlush: 0, failedUnmap: 0,
+    invalidRd: 0, invalidWr: 0, invalidFlush: 0, invalidUnmap: 0,
+    rdNs: 0, wrNs: 0, flushNs: 0, unmapNs: 0,
+    wrHighest: 0,
+  };
 
   constructor(
     private readonly mem: GuestMemory,
@@ -296,13 +306,18 @@ export class VirtioBlkBackend {
     const statusGpa = last.gpa + last.len - 1;
     let status = VIRTIO_BLK_S_OK;
     let written = 0;
+    let kind: 'rd' | 'wr' | 'flush' | 'unmap' | undefined;
+    let done = 0;
+    const t0 = process.hrtime.bigint();
     try {
       const hdr = new DataView(gather(mem, chain.readable, 0, 16).buffer);
       const type = hdr.getUint32(0, true);
       const sector = Number(hdr.getBigUint64(8, true));
       switch (type) {
         case VIRTIO_BLK_T_IN: {
+          kind = 'rd';
           const len = chain.writableBytes - 1;
+          done = len;
           const segs = subSegments(chain.writable, 0, len);
           const off = this.range(sector, len);
           let at = off;
@@ -316,8 +331,10 @@ export class VirtioBlkBackend {
           break;
         }
         case VIRTIO_BLK_T_OUT: {
+          kind = 'wr';
           if (this.image.readOnly) throw new RequestError(VIRTIO_BLK_S_IOERR, 'write to a read-only device');
           const len = chain.readableBytes - 16;
+          done = len;
           const segs = subSegments(chain.readable, 16, len);
           let at = this.range(sector, len);
           await Promise.all(segs.map((s) => {
@@ -325,9 +342,11 @@ export class VirtioBlkBackend {
             at += s.len;
             return this.image.write(mem.slice(s.gpa, s.len), o);
           }));
+          this.io.wrHighest = Math.max(this.io.wrHighest, at);
           break;
         }
         case VIRTIO_BLK_T_FLUSH:
+          kind = 'flush';
           if (!this.image.readOnly) await this.image.flush();
           break;
         case VIRTIO_BLK_T_GET_ID: {
@@ -345,6 +364,7 @@ export class VirtioBlkBackend {
         }
         case VIRTIO_BLK_T_DISCARD:
         case VIRTIO_BLK_T_WRITE_ZEROES: {
+          kind = type === VIRTIO_BLK_T_DISCARD ? 'unmap' : 'wr';
           if (this.image.readOnly) throw new RequestError(VIRTIO_BLK_S_IOERR, 'discard on a read-only device');
           const bytes = chain.readableBytes - 16;
           if (bytes % 16 !== 0 || bytes === 0) throw new RequestError(VIRTIO_BLK_S_UNSUPP, 'bad discard segment list');
@@ -358,6 +378,7 @@ export class VirtioBlkBackend {
             if (flags & ~1 || (type === VIRTIO_BLK_T_DISCARD && unmap)) throw new RequestError(VIRTIO_BLK_S_UNSUPP, 'unknown discard flags');
             if (num > MAX_DISCARD_SECTORS) throw new RequestError(VIRTIO_BLK_S_IOERR, 'discard too long');
             const off = this.range(s, num * SECTOR);
+            done += num * SECTOR;
             if (type === VIRTIO_BLK_T_DISCARD) await this.image.discard(off, num * SECTOR);
             else await this.image.writeZeroes(off, num * SECTOR, unmap);
           }
@@ -375,9 +396,37 @@ export class VirtioBlkBackend {
       this.stats.errors++;
       log.warn(`virtio-blk: request failed: ${(e as Error).message}`);
     }
+    if (kind) this.account(kind, done, status, e2ns(t0));
     mem.u8[statusGpa - mem.base] = status;
     mem.dmaWritten(statusGpa, 1);
     return written + 1;
+  }
+
+  /** Counts a finished request as QEMU's block accounting does (invalid: refused before I/O). */
+  private account(kind: 'rd' | 'wr' | 'flush' | 'unmap', bytes: number, status: number, ns: number): void {
+    const io = this.io;
+    if (status === VIRTIO_BLK_S_OK) {
+      if (kind === 'rd') (io.rdOps++, (io.rdBytes += bytes), (io.rdNs += ns));
+      else if (kind === 'wr') (io.wrOps++, (io.wrBytes += bytes), (io.wrNs += ns));
+      else if (kind === 'flush') (io.flushOps++, (io.flushNs += ns));
+      else (io.unmapOps++, (io.unmapBytes += bytes), (io.unmapNs += ns));
+    } else if (status === VIRTIO_BLK_S_UNSUPP) {
+      if (kind === 'rd') io.invalidRd++;
+      else if (kind === 'wr') io.invalidWr++;
+      else if (kind === 'flush') io.invalidFlush++;
+      else io.invalidUnmap++;
+    } else if (kind === 'rd') io.failedRd++;
+    else if (kind === 'wr') io.failedWr++;
+    else if (kind === 'flush') io.failedFlush++;
+    else io.failedUnmap++;
+  }
+
+  /** The image changed size (block_resize): new capacity, and a configuration change interrupt. */
+  resized(): void {
+    const c = new DataView(this.st.config.buffer, this.st.config.byteOffset, BLK_CONFIG_LEN);
+    c.setBigUint64(0x00, BigInt(Math.floor(this.image.size / SECTOR)), true);
+    Atomics.add(this.w, FN.CONFIG_GENERATION, 1);
+    if (Atomics.load(this.w, FN.STATUS) & STATUS.DRIVER_OK) this.interrupt(ISR_CONFIG);
   }
 
   /** Byte offset of a sector range, or IOERR when it is not whole sectors inside the disk. */

@@ -6,7 +6,8 @@
  * DeviceSpec.regions: role "ram" (guest_base = where RAM starts), "code-track",
  * "pci-state". DeviceSpec.props (QEMU's spellings where QEMU has one): file, format,
  * readonly=on|off, cache, serial, and the transport's state-offset and irq-offset (bytes
- * into pci-state).
+ * into pci-state), and for QMP: drive (the -drive id, QEMU's BlockBackend name; empty
+ * for a -blockdev), node-name, qdev (the device's QOM path).
  */
 import type { DeviceSpec } from '../../../proto/gen/common.js';
 import { ServiceError, type Backend } from '../../common/devices.js';
@@ -17,6 +18,7 @@ import { VirtioFnState } from '../../common/virtio/pci-state.js';
 import { openImage } from '../format/open.js';
 import { BlockError } from '../format/types.js';
 import { VirtioBlkBackend } from './backend.js';
+import { drives } from './drives.js';
 
 const bad = (msg: string) => new ServiceError(grpc.status.INVALID_ARGUMENT, msg);
 
@@ -58,10 +60,19 @@ export async function attachVirtioBlk(spec: DeviceSpec): Promise<Backend & { bac
     const backend = new VirtioBlkBackend(mem, st, new Int32Array(pci.buffer, irqOffset, 1), image, { serial: p.serial });
     backend.start();
     const img = image;
+    const drive = drives.add(spec.id, {
+      device: p.drive ?? spec.id,
+      nodeName: p['node-name'] || undefined,
+      qdev: p.qdev || `/machine/peripheral/${spec.id}/virtio-backend`,
+      cache: p.cache || 'writeback',
+      image,
+      backend,
+    });
     return {
       backend,
       state: () => backend.state(),
       stop: async () => {
+        drives.remove(spec.id, drive);
         await backend.stop();
         await img.close();
       },

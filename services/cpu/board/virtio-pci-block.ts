@@ -24,6 +24,12 @@ export class BlockOptionError extends Error {}
 export interface BlockDevice {
   /** The device's id (QEMU's -device id=, else the drive's). */
   id: string;
+  /** QMP's device name: the -drive id ('' for a -blockdev). */
+  drive: string;
+  /** The -blockdev node-name (a -drive's node is named by the block service). */
+  nodeName?: string;
+  /** The device's QOM path, QMP's BlockInfo.qdev. */
+  qdev: string;
   file: string;
   format?: string;
   readOnly: boolean;
@@ -85,12 +91,16 @@ interface Drive {
   cache?: string;
   serial?: string;
   used: boolean;
+  /** Made by -blockdev: no QMP device name, only a node name. */
+  blockdev?: boolean;
 }
 
 /** The block devices that -drive, -blockdev and -device ask for. */
 export function parseBlockOptions(drives: readonly string[], blockdevs: readonly string[], devices: readonly string[]): BlockDevice[] {
   const byId = new Map<string, Drive>();
   const out: BlockDevice[] = [];
+  let anon = 0;
+  const anonPath = () => `/machine/peripheral-anon/device[${anon++}]/virtio-backend`;
   drives.forEach((spec, n) => {
     const kv = parseKeyValues(spec);
     const file = kv.get('file');
@@ -103,7 +113,7 @@ export function parseBlockOptions(drives: readonly string[], blockdevs: readonly
     byId.set(id, d);
     if (iface === 'virtio') {
       d.used = true;
-      out.push({ id, file, format: d.format, readOnly: d.readOnly, cache: d.cache, serial: d.serial, queueSize: 256 });
+      out.push({ id, drive: id, qdev: anonPath(), file, format: d.format, readOnly: d.readOnly, cache: d.cache, serial: d.serial, queueSize: 256 });
     }
   });
   const files = new Map<string, string>();
@@ -124,7 +134,7 @@ export function parseBlockOptions(drives: readonly string[], blockdevs: readonly
     if (!file) throw new BlockOptionError(`-blockdev ${spec}: needs file.filename= or file=NODE of a driver=file node`);
     const cache = kv.get('cache.direct') === 'on' ? 'none' : kv.get('cache.no-flush') === 'on' ? 'unsafe' : undefined;
     if (byId.has(node)) throw new BlockOptionError(`Duplicate nodes with node-name='${node}'`);
-    byId.set(node, { id: node, file, format: driver, readOnly: onOff(kv.get('read-only'), 'read-only'), cache, used: false });
+    byId.set(node, { id: node, file, format: driver, readOnly: onOff(kv.get('read-only'), 'read-only'), cache, used: false, blockdev: true });
   }
   for (const spec of devices) {
     const kv = parseKeyValues(spec, 'driver');
@@ -140,8 +150,12 @@ export function parseBlockOptions(drives: readonly string[], blockdevs: readonly
     const slot = addr === undefined ? undefined : Number.parseInt(addr.split('.')[0]!, addr.startsWith('0x') ? 16 : 10);
     if (slot !== undefined && !(slot >= 1 && slot <= 31)) throw new BlockOptionError(`-device ${spec}: bad addr`);
     const queueSize = posInt(kv.get('queue-size'), 'queue-size') ?? 256;
+    const devId = kv.get('id');
     out.push({
-      id: kv.get('id') ?? ref,
+      id: devId ?? ref,
+      drive: d.blockdev ? '' : d.id,
+      nodeName: d.blockdev ? d.id : undefined,
+      qdev: devId !== undefined ? `/machine/peripheral/${devId}/virtio-backend` : anonPath(),
       file: d.file,
       format: d.format,
       readOnly: d.readOnly,
@@ -178,6 +192,9 @@ export async function attachBlockDevices(address: string, virt: VirtMachine, dev
       if (d.format) props.format = d.format;
       if (d.cache) props.cache = d.cache;
       if (d.serial) props.serial = d.serial;
+      props.drive = d.drive;
+      props.qdev = d.qdev;
+      if (d.nodeName) props['node-name'] = d.nodeName;
       const spec: DeviceSpec = {
         id: d.id,
         driver: 'virtio-blk-pci',

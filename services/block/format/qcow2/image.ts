@@ -705,7 +705,7 @@ export class Qcow2Image implements BlockImage {
     const ops = () => import('./snapshot.js');
     return {
       list: async () => this.snapshotInfos(),
-      create: async (name) => { this.writable(); const m = await ops(); return this.lock.run(() => m.createSnapshot(this, name)); },
+      create: async (name, opts) => { this.writable(); const m = await ops(); return this.lock.run(() => m.createSnapshot(this, name, opts)); },
       apply: async (n) => { this.writable(); const m = await ops(); return this.lock.run(() => m.applySnapshot(this, n)); },
       delete: async (n) => { this.writable(); const m = await ops(); return this.lock.run(() => m.deleteSnapshot(this, n)); },
       open: async (n) => (await ops()).openSnapshot(this, n),

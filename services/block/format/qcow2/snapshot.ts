@@ -117,7 +117,7 @@ async function writeL1(img: Qcow2Image): Promise<void> {
   if (img.l1.length) await img.protocol.pwrite(img.l1, img.header.l1TableOffset);
 }
 
-export async function createSnapshot(img: Qcow2Image, name: string): Promise<SnapshotInfo> {
+export async function createSnapshot(img: Qcow2Image, name: string, opts: { icount?: number } = {}): Promise<SnapshotInfo> {
   // As qemu-img: names need not be unique (ids are); lookups take the first match.
   if (!name) throw new BlockError(`Could not create snapshot '${name}': Invalid argument`, 'EINVAL');
   await checkHeadroom(img, img.l1, `Could not create snapshot '${name}'`);
@@ -135,7 +135,7 @@ export async function createSnapshot(img: Qcow2Image, name: string): Promise<Sna
   const entry: SnapshotEntry = {
     l1TableOffset: l1Offset, l1Size: copy.length / 8, id: String(Math.max(0, ...ids) + 1), name,
     dateSec: Math.floor(now / 1000), dateNsec: (now % 1000) * 1e6, vmClockNsec: 0, vmStateSize: 0,
-    diskSize: img.size, icount: 0, extraTail: new Uint8Array(0),
+    diskSize: img.size, icount: opts.icount ?? 0, extraTail: new Uint8Array(0),
   };
   await img.protocol.flush();
   await writeSnapshotTable(img, [...img.snapshotList, entry]);
