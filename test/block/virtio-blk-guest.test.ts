@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { bootGuest, defaultVm, PROMPT } from '../cpu/pci-guest.js';
+import { bootGuest, defaultVm, PROMPT } from '../helpers/guest.js';
 import { tempDir } from '../helpers/procs.js';
 import { openImage } from '../../services/block/format/open.js';
 

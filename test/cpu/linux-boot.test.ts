@@ -8,72 +8,10 @@
  * test/fixtures/cache, shared with guest.test.ts.
  */
 import test from 'ava';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { join } from 'node:path';
-import { REPO_ROOT } from '../helpers/riscv-build.js';
-import { ensureDefaultVm, type DefaultVm } from '../../services/cpu/guest/default-vm.js';
+import { bootGuest, BOOT_TIMEOUT_MS, PROMPT } from '../helpers/guest.js';
 import { ISA_STRING } from '../../services/cpu/board/virt.js';
 
-const CACHE = process.env.TSEMU_TEST_CACHE ?? join(REPO_ROOT, 'test/fixtures/cache');
-const BOOT_TIMEOUT_MS = Number(process.env.TSEMU_BOOT_TIMEOUT_MS ?? 420_000);
-const PROMPT = /~ # (\x1b\[6n)?$/;
-
-let vm: DefaultVm | undefined;
-async function defaultVm(): Promise<DefaultVm> {
-  vm ??= await ensureDefaultVm({ cache: CACHE });
-  return vm;
-}
-
-/** A guest on a pipe console, with expect-like helpers. */
-class Guest {
-  out = '';
-  readonly exited: Promise<number | null>;
-  private waiters: (() => void)[] = [];
-
-  constructor(readonly p: ChildProcessWithoutNullStreams) {
-    p.stdout.on('data', (d: Buffer) => {
-      this.out += d.toString('latin1');
-      for (const w of this.waiters.splice(0)) w();
-    });
-    p.stderr.on('data', (d: Buffer) => {
-      this.out += d.toString('latin1');
-    });
-    this.exited = new Promise((res) => p.once('exit', (c) => res(c)));
-  }
-
-  /** Waits until `re` matches the output after `from`; returns the index after the match. */
-  async expect(re: RegExp, timeoutMs: number, from = 0): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = re.exec(this.out.slice(from));
-      if (m) return from + m.index + m[0].length;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}; output tail:\n${this.out.slice(-2000)}`);
-      if (this.p.exitCode !== null) throw new Error(`tsemu exited (${this.p.exitCode}) waiting for ${re}; tail:\n${this.out.slice(-2000)}`);
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 1000);
-      });
-    }
-  }
-
-  /** Runs a shell command and returns what it printed. */
-  async run(cmd: string): Promise<string> {
-    const from = this.out.length;
-    this.p.stdin.write(`${cmd}\n`);
-    const end = await this.expect(PROMPT, 120_000, from);
-    const text = this.out.slice(from, end);
-    const lines = text.split(/\r?\n/);
-    return lines.slice(1, -1).join('\n').trim();
-  }
-}
-
-async function boot(smp: number, extra: string[] = []): Promise<Guest> {
-  const v = await defaultVm();
-  const args = [join(REPO_ROOT, 'bin/tsemu'), '-M', 'virt', '-smp', String(smp), '-m', '512M', '-nographic',
-    '-bios', v.firmware, '-kernel', v.kernel, '-initrd', v.initrd, '-append', v.append, ...extra];
-  const p = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  return new Guest(p);
-}
+const boot = (smp: number, extra: string[] = []) => bootGuest(extra, smp);
 
 // -smp 4 on a 2-core host hits an RCU stall / hard lockup on cpu 0 in some runs (open bug,
 // see the issue notes); it runs when TSEMU_TEST_SMP4=1 until that is fixed.

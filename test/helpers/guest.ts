@@ -1,10 +1,10 @@
 /**
- * A Debian guest on a pipe console for the PCI and virtio-blk tests (as linux-boot.test.ts
- * drives one): boot with extra tsemu options, wait for the shell, run commands.
+ * A Debian guest on a pipe console for the boot, PCI and virtio-blk tests:
+ * boot with extra tsemu options, wait for the shell, run commands.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../helpers/riscv-build.js';
+import { REPO_ROOT } from './riscv-build.js';
 import { ensureDefaultVm, type DefaultVm } from '../../services/cpu/guest/default-vm.js';
 
 export const CACHE = process.env.TSEMU_TEST_CACHE ?? process.env.TSEMU_CACHE ?? join(REPO_ROOT, 'test/fixtures/cache');
