@@ -8,6 +8,7 @@
  *   tlb      loads and stores under Sv39 in S-mode where every access misses the TLB
  *            (bench/tlb.S): MIPS of tsemu and of qemu-system-riscv64.
  *   linux    Linux boot to a shell, tsemu vs qemu-system-riscv64 (bench/linux-boot.ts).
+ *   img      qcow2 I/O, tsemu-img bench vs qemu-img bench on the same images (bench/image-io.ts).
  *
  * The guests time themselves (mtime before and after the loop; clock_gettime in user
  * mode) and print the exact number of instructions the loop retired, so machine start-up
@@ -19,10 +20,11 @@
  *
  * Prints a table on stdout and writes bench/results/latest.json.
  *
- * Environment: TSEMU_BENCH_REPEATS (default 3), TSEMU_BENCH_ONLY=compute,tlb,
+ * Environment: TSEMU_BENCH_REPEATS (default 3), TSEMU_BENCH_ONLY=compute,tlb,linux,img,
  * TSEMU_BENCH_SCALE (multiplies every loop count; default 1).
  */
 import { benchLinuxBoot, type LinuxBootResult } from './linux-boot.js';
+import { benchImageIo, type ImageIoResult } from './image-io.js';
 import { fileURLToPath as toPath } from 'node:url';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
@@ -283,14 +285,24 @@ async function toolVersion(cmd: string): Promise<string | null> {
   }
 }
 
+function imageTable(rows: ImageIoResult[]): string {
+  if (rows.length === 0) return 'image I/O (qcow2, 1G):\n  (not run: TSEMU_BENCH_ONLY leaves it out)';
+  const out = ['image I/O (qcow2, 1G), tsemu-img bench vs qemu-img bench, wall seconds, median:'];
+  for (const r of rows) {
+    out.push(`  ${r.name.padEnd(9)} ${r.args.padEnd(30)} tsemu-img ${r.tsemuSeconds?.toFixed(2) ?? '-'} s, qemu-img ${r.qemuSeconds?.toFixed(2) ?? '-'} s, tsemu/qemu time ${r.slowdown?.toFixed(2) ?? '-'}x`);
+  }
+  return out.join('\n');
+}
+
 async function main(): Promise<void> {
   const want = (n: string) => ONLY.length === 0 || ONLY.includes(n);
   const results: (BenchResult & { verification?: Verification })[] = [];
   if (want('compute')) results.push(await benchCompute());
   if (want('tlb')) results.push(await benchTlb());
   const boots = want('linux') ? await benchLinuxBoot(REPO_ROOT_DIR, [1, 2], Math.max(1, Math.min(REPEATS, 3))) : [];
+  const images = want('img') ? benchImageIo(REPO_ROOT_DIR, join(OUT_DIR, 'img'), REPEATS) : [];
   const text = table(results, boots);
-  process.stdout.write(`${text}\n`);
+  process.stdout.write(`${text}\n${imageTable(images)}\n`);
   const doc = {
     date: new Date().toISOString(),
     repeats: REPEATS,
@@ -305,6 +317,7 @@ async function main(): Promise<void> {
     metric: 'MIPS: instructions the guest loop retired / the guest-measured time of the loop, median of the runs; ratio = tsemu / peer',
     benchmarks: results,
     linuxBoot: boots,
+    imageIo: images,
   };
   mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
   writeFileSync(RESULTS, `${JSON.stringify(doc, null, 2)}\n`);
