@@ -9,7 +9,13 @@
  * next FENCE.I: a backend that reads a program from disk into RAM calls `dmaWritten`.
  */
 
-/** The code-track views over `buffer` for a RAM of `ramSize` bytes (hart.ts's layout). */
+/** Bytes of the code-track object for a RAM of `ramSize` bytes. */
+export function codeTrackBytes(ramSize: number): number {
+  const pages = Math.ceil(ramSize / 4096);
+  return pages * 4 + pages;
+}
+
+/** The code-track views over `buffer` for a RAM of `ramSize` bytes. */
 export function codeTrackViews(buffer: SharedArrayBuffer, ramSize: number): { gens: Int32Array; flags: Uint8Array } {
   const pages = Math.ceil(ramSize / 4096);
   return { gens: new Int32Array(buffer, 0, pages), flags: new Uint8Array(buffer, pages * 4, pages) };

@@ -13,7 +13,8 @@ setFlagsFromString('--no-use-osr');
 import { wait } from '../common/futex.js';
 import { buildAddressSpace, type BoardConfig } from './board/virt-map.js';
 import { MachineState, TIMEBASE_HZ } from './board/machine-state.js';
-import { codeTrackViews, Hart } from './hart/hart.js';
+import { Hart } from './hart/hart.js';
+import { codeTrackViews } from '../common/guest-memory.js';
 import { CTL, REQ, STATE } from './hart/state.js';
 
 export interface HartWorkerData {
@@ -22,7 +23,7 @@ export interface HartWorkerData {
   machine: SharedArrayBuffer;
   config: BoardConfig;
   resetPc: number;
-  /** RAM-page code tracking shared by harts and DMA (hart.ts codeTrackViews). */
+  /** RAM-page code tracking shared by harts and DMA (common/guest-memory.ts). */
   codeTrack: SharedArrayBuffer;
 }
 
@@ -37,9 +38,9 @@ const hart = new Hart({
   mtime: () => m.mtime(),
   mtimecmp: m.mtimecmp,
   misaLetters: 'acdfimsu',
-  codeTrack: codeTrackViews(data.codeTrack, 0, data.config.ramSize),
-  // TSEMU_JIT_THRESHOLD: block entries before translation (0: interpreter only)
+  codeTrack: codeTrackViews(data.codeTrack, data.config.ramSize),
   resetPc: data.resetPc,
+  // TSEMU_JIT_THRESHOLD: block entries before translation (0: interpreter only)
   jitThreshold: process.env.TSEMU_JIT_THRESHOLD !== undefined ? Number(process.env.TSEMU_JIT_THRESHOLD) : undefined,
 });
 hart.reset(data.resetPc);

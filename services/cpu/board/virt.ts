@@ -21,7 +21,7 @@ import type { Registers } from '../../../proto/gen/machine.js';
 import { ImageError, isElf, parseElf } from '../boot/elf.js';
 import type { MachineControl, RunState } from '../machine-service.js';
 import type { HartWorkerData } from '../hart-worker.js';
-import { codeTrackBytes } from '../hart/hart.js';
+import { codeTrackBytes } from '../../common/guest-memory.js';
 import { buildPci, planPci, type PciBoardConfig, type PciDeviceRequest, type PciDevices } from './pci/board.js';
 import { addPcieHostNode } from './pci/host.js';
 

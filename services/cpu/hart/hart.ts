@@ -26,6 +26,7 @@ import { CTL, F_OFFSET, PC_OFFSET, REQ, SNAP, SNAP_OFFSET, STATE, X_OFFSET } fro
 import { wait as futexWait, wake as futexWake } from '../../common/futex.js';
 import { execFp } from './fp-exec.js';
 import { native } from '../../common/native.js';
+import { codeTrackBytes, codeTrackViews } from '../../common/guest-memory.js';
 import { compileBlock, endsBlock, MAX_BLOCK, type BlockEnv, type BlockFn, type BlockInsn } from './translate.js';
 
 /** Thrown (and caught in the run loop) when an instruction traps; state is already updated. */
@@ -109,17 +110,6 @@ class DecodedPage {
     this.heat.fill(0);
     this.jitBase = NaN;
   }
-}
-
-/** Allocates a RAM-page-indexed code tracker (flags and generations) for `ramSize` bytes. */
-export function codeTrackBytes(ramSize: number): number {
-  const pages = Math.ceil(ramSize / 4096);
-  return pages * 4 + pages;
-}
-
-export function codeTrackViews(buffer: SharedArrayBuffer, offset: number, ramSize: number): { flags: Uint8Array; gens: Int32Array } {
-  const pages = Math.ceil(ramSize / 4096);
-  return { gens: new Int32Array(buffer, offset, pages), flags: new Uint8Array(buffer, offset + pages * 4, pages) };
 }
 
 const FETCH_CACHE = 256;
@@ -252,7 +242,7 @@ export class Hart {
     this.f32 = new Int32Array(env.state, o + F_OFFSET, 64);
     this.pcShared = new BigInt64Array(env.state, o + PC_OFFSET, 1);
     this.snap = new BigInt64Array(env.state, o + SNAP_OFFSET, SNAP.length);
-    const track = env.codeTrack ?? codeTrackViews(new SharedArrayBuffer(codeTrackBytes(ram.size)), 0, ram.size);
+    const track = env.codeTrack ?? codeTrackViews(new SharedArrayBuffer(codeTrackBytes(ram.size)), ram.size);
     this.codePages = track.flags;
     this.codeGens = track.gens;
     this.tlbs = [0, 1, 2, 3].map(() => [new Tlb(), new Tlb(), new Tlb()]);
