@@ -105,10 +105,11 @@ class DecodedPage {
     this.dropBlocks();
   }
 
-  dropBlocks(): void {
-    if (this.fn !== NO_BLOCKS) this.fn = NO_BLOCKS;
+  /** Forgets the blocks; they are made again for virtual page `vbase` (NaN: not yet known). */
+  dropBlocks(vbase = NaN): void {
+    this.fn = NO_BLOCKS;
     this.heat.fill(0);
-    this.jitBase = NaN;
+    this.jitBase = vbase;
   }
 }
 
@@ -384,7 +385,8 @@ export class Hart {
         pa = page.a;
         pimm = page.imm;
         off = pc - fvbase;
-        if (page.jitBase !== fvbase) this.rebaseBlocks(page, fvbase);
+        // blocks embed virtual pcs: a page reached at another virtual address starts over
+        if (page.jitBase !== fvbase) page.dropBlocks(fvbase);
         pfn = page.fn;
         pheat = page.heat;
       }
@@ -894,12 +896,6 @@ export class Hart {
     return a;
   }
 
-  /** The page is now reached at another virtual address: its blocks embed the old one. */
-  private rebaseBlocks(page: DecodedPage, vbase: number): void {
-    page.dropBlocks();
-    page.jitBase = vbase;
-  }
-
   /**
    * Translates the block entered at `slot` of the current fetch page (pc `pc`). Returns
    * false when there is nothing to translate (the first instruction crosses the page).
@@ -931,29 +927,32 @@ export class Hart {
   // ---- what translated blocks call (translate.ts BlockHost): b - n is the budget as the
   // interpreter has it while instruction `pc` runs
 
+  /** Where a block stands when it calls out: instruction `pc`, budget b - n. */
+  private blockAt(pc: number, b: number, n: number): void {
+    this.pc = pc;
+    this.budget = b - n;
+  }
+
   leave(b: number, n: number, pc: number): number {
     this.budget = b - n;
     return pc;
   }
 
   blockMiss(va: number, acc: number, size: number, pc: number, b: number, n: number): number {
-    this.pc = pc;
-    this.budget = b - n;
+    this.blockAt(pc, b, n);
     return this.translateSlow(va, acc, size);
   }
 
   /** A load that is not a plain aligned RAM access (o from translate). */
   blockLoad(op: number, rd: number, va: number, o: number, pc: number, b: number, n: number): void {
-    this.pc = pc;
-    this.budget = b - n;
+    this.blockAt(pc, b, n);
     if (o < 0) this.mmioLoad(op, rd, -1 - o, va);
     else this.loadMisaligned(op, rd, va);
   }
 
   /** A store that is not a plain aligned RAM store to a page without code. */
   blockStore(op: number, rs2: number, va: number, o: number, pc: number, len: number, b: number, n: number): boolean {
-    this.pc = pc;
-    this.budget = b - n;
+    this.blockAt(pc, b, n);
     if (o < 0) {
       this.mmioStore(op, rs2, -1 - o, va);
       return false;
@@ -966,8 +965,7 @@ export class Hart {
   }
 
   blockSlow(w: number, imm: number, bits: number, pc: number, b: number, n: number): boolean {
-    this.pc = pc;
-    this.budget = b - n;
+    this.blockAt(pc, b, n);
     const len = (w & (1 << 28)) !== 0 ? 4 : 2;
     if (this.execSlow(w, imm, bits, (w >>> 10) & 63, (w >>> 16) & 63, (w >>> 22) & 63, len)) {
       this.refetch = true;
@@ -981,14 +979,12 @@ export class Hart {
   }
 
   blockWideJump(rs1: number, imm: number, pc: number, b: number, n: number): never {
-    this.pc = pc;
-    this.budget = b - n;
+    this.blockAt(pc, b, n);
     this.wideJump(rs1, imm);
   }
 
   blockPause(next: number, b: number, n: number): void {
-    this.pc = next;
-    this.budget = b - n;
+    this.blockAt(next, b, n);
     this.yieldHost();
   }
 

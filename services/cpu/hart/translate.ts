@@ -15,8 +15,9 @@
  * Contract with the hart (hart.ts runChunk):
  *  - called as fn(h, rTag, rOff, wTag, wOff) with h.budget >= MAX_BLOCK; returns the next
  *    pc and leaves h.budget lowered by the instructions it retired;
- *  - before anything that may trap or read instret it stores h.pc (the instruction's pc)
- *    and h.budget (already lowered for that instruction, as the interpreter does);
+ *  - every call out of a block (BlockHost) first sets h.pc to the instruction's pc and
+ *    h.budget as the interpreter has it there (already lowered for that instruction), so
+ *    traps and instret reads see what they would in the interpreter;
  *  - after a slow op that changed the pc or cached state it returns h.pc with
  *    h.refetch set, and the hart reloads what it caches.
  * Blocks embed virtual pcs: the hart keeps them per decoded page with the virtual page
@@ -88,22 +89,17 @@ export interface BlockEnv {
   restart: object;
 }
 
-/** Whether the block may go on after this op (false: it ends the block). */
-function continues(op: number): boolean {
+/** True if `op` ends a block (the block includes it): jumps, and what changes the pc or mode. */
+export function endsBlock(op: number): boolean {
   switch (op) {
     case Op.JAL: case Op.JALR:
     case Op.FENCE_I: case Op.ECALL: case Op.EBREAK: case Op.MRET: case Op.SRET: case Op.WFI:
     case Op.SFENCE_VMA: case Op.ILLEGAL:
     case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
-      return false;
-    default:
       return true;
+    default:
+      return false;
   }
-}
-
-/** True if `op` ends a block (the block includes it). */
-export function endsBlock(op: number): boolean {
-  return !continues(op);
 }
 
 const TWO53 = 9007199254740992;
@@ -114,13 +110,13 @@ function halves(v: number): [number, number] {
   return [(v - hi * 4294967296) | 0, hi | 0];
 }
 
-
 /** JavaScript source of the block's function body. */
 export function blockSource(insns: readonly BlockInsn[]): string {
   const start = insns[0]!.pc;
-  const loops = insns.some((ins, k) => {
+  // a branch back to the start makes the body a JavaScript loop
+  const loops = insns.some((ins) => {
     const op = ins.w & 1023;
-    return op >= Op.BEQ && op <= Op.BGEU && ins.pc + ins.imm === start && k >= 0;
+    return op >= Op.BEQ && op <= Op.BGEU && ins.pc + ins.imm === start;
   });
   const out: string[] = [];
   const lo = (r: number) => (r === 0 ? '0' : `x32[${2 * r}]`);
@@ -306,7 +302,7 @@ export function blockSource(insns: readonly BlockInsn[]): string {
       default:
         // the hart's own code for everything else; it may trap, jump or change state
         out.push(`if (blockSlow(h, ${w}, ${imm}, ${b}, ${pc}, B, ${k + 1})) return h.pc;`);
-        if (!continues(op)) {
+        if (endsBlock(op)) {
           out.push(exit(k, String(next)));
           ended = true;
         }
