@@ -2,7 +2,7 @@
  * Creating an image file in a format, with qemu-img create's option names
  * (-o cluster_size=,refcount_bits=,compat=,lazy_refcounts=,preallocation=,backing_file=,backing_fmt=).
  */
-import { FileProtocol } from '../protocol/file.js';
+import { createProtocol } from '../protocol/registry.js';
 import { checkQcow2Create, createQcow2 } from './qcow2/create.js';
 import { BlockError } from './types.js';
 
@@ -58,10 +58,9 @@ export async function createImage(req: CreateRequest, parseSize: (s: string, wha
   } else if (!['off', 'full', 'falloc'].includes(prealloc)) {
     throw new BlockError(`Invalid parameter '${prealloc}'`, 'EINVAL');
   }
-  const file = await FileProtocol.open(req.filename, { create: true });
+  const file = await createProtocol(req.filename, qcow2 ? 0 : req.size);
   try {
     if (!qcow2) {
-      await file.truncate(req.size);
       if (prealloc !== 'off') {
         const chunk = new Uint8Array(1 << 20);
         for (let off = 0; off < req.size; off += chunk.length) {

@@ -3,7 +3,7 @@
  * format (given, or probed from the first bytes as qemu-img does, raw as the fallback).
  * Formats register here as they are built.
  */
-import { FileProtocol } from '../protocol/file.js';
+import { openProtocol as openNamedProtocol } from '../protocol/registry.js';
 import { RawImage } from './raw.js';
 import { Qcow2Image } from './qcow2/image.js';
 import { BlockError, type BlockImage, type BlockProtocol, type OpenOptions } from './types.js';
@@ -27,10 +27,9 @@ export function formatNames(): string[] {
   return [...formats.keys()].sort();
 }
 
-/** Opens the protocol a filename names (only host files so far). */
+/** Opens the protocol a filename names (see protocol/registry.ts). */
 export async function openProtocol(filename: string, opts: OpenOptions): Promise<BlockProtocol> {
-  const writeThrough = opts.cache !== undefined && ['writethrough', 'none', 'directsync'].includes(opts.cache);
-  return FileProtocol.open(filename, { readOnly: opts.readOnly, writeThrough });
+  return openNamedProtocol(filename, { readOnly: opts.readOnly, cache: opts.cache, options: opts.options });
 }
 
 export async function openImage(filename: string, opts: OpenOptions = {}): Promise<BlockImage> {

@@ -1,0 +1,80 @@
+/**
+ * Which protocol a filename names, as QEMU spells them: a host path (`file`), `nbd://HOST:PORT/EXPORT`,
+ * `nbd+unix:///EXPORT?socket=PATH`, `rbd:pool/image[@snap][:opt=val...]`. Protocol drivers register
+ * here; a filename no driver claims is a host file. One home for this choice: openImage, tsemu-img
+ * create and the virtio-blk driver all go through openProtocol/createProtocol.
+ */
+import { FileProtocol } from './file.js';
+import { BlockError, type BlockProtocol } from '../format/types.js';
+
+export interface ProtocolOpenOptions {
+  readOnly?: boolean;
+  /** QEMU's cache mode ("writeback" default, "none", "writethrough", "directsync", "unsafe"). */
+  cache?: string;
+  /** Driver options in QEMU's spelling (-blockdev file.server.host=..., rbd conf=...). */
+  options?: Record<string, string>;
+}
+
+export interface ProtocolDriver {
+  /** QEMU's driver name: "file", "nbd", "rbd". */
+  readonly name: string;
+  /** True when `filename` is spelled for this protocol (a URL scheme or prefix). */
+  claims(filename: string): boolean;
+  open(filename: string, opts: ProtocolOpenOptions): Promise<BlockProtocol>;
+  /**
+   * Makes a new, empty object of `size` bytes (qemu-img create) and opens it read-write.
+   * Protocols that cannot create (NBD) leave it out; create then opens the existing export.
+   */
+  create?(filename: string, size: number, opts: ProtocolOpenOptions): Promise<BlockProtocol>;
+}
+
+const drivers: ProtocolDriver[] = [];
+
+export function registerProtocol(driver: ProtocolDriver): void {
+  const i = drivers.findIndex((d) => d.name === driver.name);
+  if (i >= 0) drivers[i] = driver;
+  else drivers.push(driver);
+}
+
+function writeThrough(cache: string | undefined): boolean {
+  return cache !== undefined && ['writethrough', 'none', 'directsync'].includes(cache);
+}
+
+const file: ProtocolDriver = {
+  name: 'file',
+  claims: () => true,
+  open: (filename, opts) => FileProtocol.open(filename, { readOnly: opts.readOnly, writeThrough: writeThrough(opts.cache) }),
+  async create(filename, size) {
+    const f = await FileProtocol.open(filename, { create: true });
+    try {
+      await f.truncate(size);
+    } catch (e) {
+      await f.close().catch(() => {});
+      throw e;
+    }
+    return f;
+  },
+};
+
+/** The driver for a filename: the first registered one that claims it, else `file`. */
+export function protocolFor(filename: string): ProtocolDriver {
+  return drivers.find((d) => d.claims(filename)) ?? file;
+}
+
+export function protocolNames(): string[] {
+  return ['file', ...drivers.map((d) => d.name)].sort();
+}
+
+export function openProtocol(filename: string, opts: ProtocolOpenOptions = {}): Promise<BlockProtocol> {
+  return protocolFor(filename).open(filename, opts);
+}
+
+/** For qemu-img create: a new object, or (for protocols that cannot create) the existing one, resized check left to the caller. */
+export async function createProtocol(filename: string, size: number, opts: ProtocolOpenOptions = {}): Promise<BlockProtocol> {
+  const d = protocolFor(filename);
+  if (d.create) return d.create(filename, size, opts);
+  const p = await d.open(filename, { ...opts, readOnly: false });
+  return p;
+}
+
+export { BlockError };
