@@ -1807,7 +1807,12 @@ export class Hart {
     if (writes && (csr >>> 10) === 3) bad();
     const old = this.csrRead(csr, bad);
     if (writes) {
-      const nv = kind === 0 ? src : kind === 1 ? old | src : old & ~src;
+      // mip.SEIP reads as the software-writable bit OR the PLIC's line, but only the
+      // software bit takes part in CSRRS/CSRRC's read-modify-write (privileged spec, "Machine
+      // Interrupt Registers"): else OpenSBI's csr_set(mip, SSIP) for an IPI would latch a
+      // pending external interrupt forever and storm the hart with claims that find nothing.
+      const rmw = csr === CSR.mip ? (old & ~BigInt(MIP_SEIP)) | BigInt(this.mipSw & MIP_SEIP) : old;
+      const nv = kind === 0 ? src : kind === 1 ? rmw | src : rmw & ~src;
       this.csrWrite(csr, BigInt.asIntN(64, nv), bad);
     }
     this.x[rd] = old;
@@ -1932,7 +1937,8 @@ export class Hart {
       case CSR.mcause: this.mcause = v; return;
       case CSR.mtval: this.mtval = v; return;
       case CSR.mip: {
-        const mask = MIP_SSIP | MIP_STIP | MIP_SEIP;
+        // with Sstc on, STIP is stimecmp's comparison and read-only here
+        const mask = MIP_SSIP | MIP_SEIP | (this.stce() ? 0 : MIP_STIP);
         this.mipSw = (this.mipSw & ~mask) | (Number(v & 0xffffn) & mask);
         return;
       }

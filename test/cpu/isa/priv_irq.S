@@ -2,7 +2,8 @@
 # interrupts, mie and mstatus.MIE gating, priority, wfi waking on a pending enabled
 # interrupt, supervisor software/timer interrupts raised through mip.SSIP/STIP by
 # M-mode (to M when not delegated; through mideleg to S, masked in M, always taken
-# in U), vectored mtvec and stvec, Sstc (stimecmp with menvcfg.STCE).
+# in U), vectored mtvec and stvec, Sstc (stimecmp with menvcfg.STCE), and mip.SEIP
+# (the PLIC line) staying out of CSRRS/CSRRC read-modify-writes of mip.
 #include "rt.h"
   PROGRAM priv_irq
   .option norvc
@@ -435,6 +436,39 @@ test_main:
   csrw mcounteren, zero
   li a0, MSTATUS_SIE
   csrc mstatus, a0
+  /* ---- mip.SEIP: only its software bit takes part in CSRRS/CSRRC ---- */
+  /* UART0 (PLIC source 10) raises THRE at once when IER.ETBEI is set: route it to
+     hart 0's S context (1) so the PLIC line shows in mip.SEIP (mie = 0: no trap) */
+  li t0, 0x0c000000 + 4 * 10
+  li t1, 1
+  sw t1, 0(t0)
+  li t0, 0x0c002080
+  li t1, 1 << 10
+  sw t1, 0(t0)
+  li t0, 0x0c201000
+  sw zero, 0(t0)
+  li t0, UART_BASE
+  li t1, 2
+  sb t1, 1(t0)
+  CHECK_MIP 55, (1 << 9), (1 << 9)
+  /* OpenSBI's IPI path does this while a device interrupt is pending */
+  li a0, MIP_SSIP
+  csrs mip, a0
+  csrc mip, a0
+  /* the line drops and the claim takes the pending bit: SEIP must follow the PLIC,
+     not stay latched by the read-modify-write above */
+  li t0, UART_BASE
+  sb zero, 1(t0)
+  li t0, 0x0c201004
+  lw t1, 0(t0)
+  sw t1, 0(t0)
+  TESTNUM 56
+  _CHECK 56, t1, 10
+  CHECK_MIP 57, (1 << 9), 0
+  li t0, 0x0c002080
+  sw zero, 0(t0)
+  li t0, 0x0c000000 + 4 * 10
+  sw zero, 0(t0)
   TEST_DONE
 
 /* ---- vector tables: each slot records its number, then the runtime handler ---- */
