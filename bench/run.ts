@@ -23,7 +23,7 @@
  * Environment: TSEMU_BENCH_REPEATS (default 3), TSEMU_BENCH_ONLY=compute,tlb,linux,img,
  * TSEMU_BENCH_SCALE (multiplies every loop count; default 1).
  */
-import { benchLinuxBoot, type LinuxBootResult } from './linux-boot.js';
+import { benchLinuxBoot, type BootSample, type LinuxBootResult } from './linux-boot.js';
 import { benchImageIo, type ImageIoResult } from './image-io.js';
 import { fileURLToPath as toPath } from 'node:url';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -270,6 +270,11 @@ function table(results: (BenchResult & { verification?: Verification })[], boots
   for (const b of boots) {
     const f = (x: number | null) => (x === null ? 'error' : x.toFixed(1));
     out.push(`  -smp ${b.smp}: tsemu ${f(b.tsemu.median)} s, qemu-system-riscv64 ${f(b.qemu.median)} s, tsemu/qemu time ${b.slowdown === null ? '-' : `${b.slowdown.toFixed(1)}x`} (target: 5x or less)`);
+    const idle = (xs: BootSample[]) => {
+      const v = xs.flatMap((s) => (s.idleCpuPercent === undefined ? [] : [s.idleCpuPercent])).sort((a, c) => a - c);
+      return v.length ? `${v[Math.floor(v.length / 2)]!.toFixed(1)}%` : '-';
+    };
+    out.push(`          idle at the shell: tsemu ${idle(b.tsemu.samples)} of one host core, qemu-system-riscv64 ${idle(b.qemu.samples)}${b.smp === 2 ? ' (target: tsemu under 5%)' : ''}`);
     for (const s of [...b.tsemu.samples, ...b.qemu.samples]) if (s.error) out.push(`    ${s.machine}: ${s.error}`);
   }
   if (boots.length === 0) out.push('  (not run: TSEMU_BENCH_ONLY leaves it out)');

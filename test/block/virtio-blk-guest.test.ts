@@ -89,11 +89,7 @@ test.serial('raw disk: PCI bus, read, write, discard; the block service restarts
   t.is(md5(readFileSync(img).subarray(12 << 20, 13 << 20)), guestMd5);
 });
 
-// -smp 2 with I/O hits the harts' open cpu0 stall ("hard LOCKUP on cpu 0", hart 0 crawling
-// through its idle loop) when the host is loaded, as -smp 4 does in linux-boot.test.ts:
-// opt in with TSEMU_TEST_SMP2_IO=1 until that is fixed. It passes when the stall stays away.
-const mqTest = process.env.TSEMU_TEST_SMP2_IO === '1' ? test.serial : test.serial.skip;
-mqTest('-smp 2: a queue per vCPU (MQ), both serve reads', async (t) => {
+test.serial('-smp 2: a queue per vCPU (MQ), both serve reads', async (t) => {
   t.timeout(900_000);
   const dir = tempDir(t);
   const img = join(dir, 'disk.raw');
