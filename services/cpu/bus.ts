@@ -30,6 +30,13 @@ export class Ram {
   readonly u16: Uint16Array;
   readonly i32: Int32Array;
   readonly i64: BigInt64Array;
+  /**
+   * The same bytes as doubles: the cheapest way to move 8 bytes at once (one aligned 8-byte
+   * load or store, so single-copy atomic like LD/SD must be, and no BigInt allocated).
+   * V8 keeps every bit pattern, NaN payloads included, when a double goes from one typed
+   * array straight into another; never do arithmetic or comparisons on these values.
+   */
+  readonly f64: Float64Array;
   readonly view: DataView;
 
   constructor(
@@ -44,6 +51,7 @@ export class Ram {
     this.u16 = new Uint16Array(buffer, 0, size >> 1);
     this.i32 = new Int32Array(buffer, 0, size >> 2);
     this.i64 = new BigInt64Array(buffer, 0, Math.floor(size / 8));
+    this.f64 = new Float64Array(buffer, 0, Math.floor(size / 8));
     this.view = new DataView(buffer, 0, size);
   }
 }

@@ -28,6 +28,7 @@ import { execFp } from './fp-exec.js';
 import { native } from '../../common/native.js';
 import { codeTrackBytes, codeTrackViews } from '../../common/guest-memory.js';
 import { compileBlock, endsBlock, MAX_BLOCK, type BlockEnv, type BlockFn, type BlockInsn } from './translate.js';
+import { bitmanip, mulh, shift } from './int64.js';
 
 /** Thrown (and caught in the run loop) when an instruction traps; state is already updated. */
 export const TRAP = { trap: true };
@@ -69,7 +70,7 @@ export interface HartEnv {
   codeTrack?: { flags: Uint8Array; gens: Int32Array };
   /**
    * How many times a block entry runs in the interpreter before it is translated to a
-   * JavaScript function (translate.ts); 0 turns the translator off. Default 3000: below that, V8's compile time for a block costs more than it saves (measured on the Linux boot).
+   * JavaScript function (translate.ts); 0 turns the translator off. Default 20000: a block V8 has not optimized yet runs slower than the interpreter, and V8 compiles only so many blocks a second, so fewer, hotter blocks boot Linux faster (measured: hart CPU time of the boot, A/B side by side).
    */
   jitThreshold?: number;
   /** Where a reset starts (the boot ROM); a reset request while paused is taken at once. */
@@ -136,6 +137,9 @@ export class Hart {
   private readonly ramU16: Uint16Array;
   private readonly ram32: Int32Array;
   private readonly ram64: BigInt64Array;
+  /** RAM and the integer registers as doubles, for 8-byte copies (Ram.f64 says why). */
+  private readonly ramF64: Float64Array;
+  readonly xF: Float64Array;
   private readonly env: HartEnv;
 
   // Numbers that outgrow V8's small integers (2^30) start as doubles (-0 is not a small
@@ -187,6 +191,8 @@ export class Hart {
 
   // LR/SC reservation: physical RAM offset and the value loaded (SC is a compare-and-swap)
   private resOff = -1.5;
+  /** Blocks entered from blocks (translate.ts chain); reset by each chunk. */
+  chainDepth = 0;
   private resVal = 0n;
   private resIsWord = false;
 
@@ -235,10 +241,12 @@ export class Hart {
     this.ramU16 = ram.u16;
     this.ram32 = ram.i32;
     this.ram64 = ram.i64;
+    this.ramF64 = ram.f64;
     const o = env.stateOffset;
     this.ctl = new Int32Array(env.state, o, 64);
     this.x = new BigInt64Array(env.state, o + X_OFFSET, 34);
     this.x32 = new Int32Array(env.state, o + X_OFFSET, 68);
+    this.xF = new Float64Array(env.state, o + X_OFFSET, 34);
     this.f = new BigInt64Array(env.state, o + F_OFFSET, 32);
     this.f32 = new Int32Array(env.state, o + F_OFFSET, 64);
     this.pcShared = new BigInt64Array(env.state, o + PC_OFFSET, 1);
@@ -250,11 +258,11 @@ export class Hart {
     let misa = 2n << 62n;
     for (const c of env.misaLetters ?? 'acdfimsu') misa |= 1n << BigInt(c.charCodeAt(0) - 97);
     this.misa = misa;
-    const hot = env.jitThreshold ?? 3000;
+    const hot = env.jitThreshold ?? 20000;
     this.jitHot = hot >= 1 && hot <= 65535 ? hot : 65536;
     this.blockEnv = {
       x: this.x, x32: this.x32, ram8: this.ram8, ram16: this.ram16, ramU16: this.ramU16, ram32: this.ram32,
-      ram64: this.ram64, codePages: this.codePages, fenceWord: this.fenceWord, restart: RESTART,
+      ram64: this.ram64, xF: this.xF, ramF64: this.ramF64, codePages: this.codePages, fenceWord: this.fenceWord, restart: RESTART,
     };
     this.reset(0);
   }
@@ -328,6 +336,8 @@ export class Hart {
     if (this.wfi) return;
     this.budget = limit;
     this.endChunk = false;
+    // a trap thrown from a chained block unwinds every level at once
+    this.chainDepth = 0;
     const start = this.budget;
     this.chunkStart = start;
     try {
@@ -354,7 +364,8 @@ export class Hart {
     const ram16 = this.ram16;
     const ramU16 = this.ramU16;
     const ram32 = this.ram32;
-    const ram64 = this.ram64;
+    const xF = this.xF;
+    const ramF64 = this.ramF64;
     const codePages = this.codePages;
     const tR = this.tlbR;
     const tW = this.tlbW;
@@ -530,7 +541,7 @@ export class Hart {
           }
           switch (op) {
             case Op.LD:
-              if ((o & 7) === 0) x[rd] = ram64[o >>> 3]!;
+              if ((o & 7) === 0) xF[rd] = ramF64[o >>> 3]!;
               else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
               break;
             case Op.LW:
@@ -581,7 +592,7 @@ export class Hart {
           }
           switch (op) {
             case Op.SD:
-              if ((o & 7) === 0) ram64[o >>> 3] = x[rs2]!;
+              if ((o & 7) === 0) ramF64[o >>> 3] = xF[rs2]!;
               else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, a, o); }
               break;
             case Op.SW:
@@ -649,14 +660,8 @@ export class Hart {
           else { x32[2 * rd] = hi >> (imm - 32); x32[2 * rd + 1] = hi >> 31; }
           break;
         }
-        case Op.SLL:
-          x[rd] = BigInt.asIntN(64, x[rs1]! << BigInt(x32[2 * rs2]! & 63));
-          break;
-        case Op.SRL:
-          x[rd] = BigInt.asIntN(64, BigInt.asUintN(64, x[rs1]!) >> BigInt(x32[2 * rs2]! & 63));
-          break;
-        case Op.SRA:
-          x[rd] = x[rs1]! >> BigInt(x32[2 * rs2]! & 63);
+        case Op.SLL: case Op.SRL: case Op.SRA:
+          shift(x32, w & 1023, rd, rs1, x32[2 * rs2]! & 63);
           break;
         case Op.SLT: {
           const h1 = x32[2 * rs1 + 1]!;
@@ -740,6 +745,7 @@ export class Hart {
           break;
         }
         case Op.MUL:
+          // optimized code does this as one 64-bit multiply (V8's BigInt64 lowering)
           x[rd] = BigInt.asIntN(64, x[rs1]! * x[rs2]!);
           break;
         case Op.MULW: {
@@ -805,9 +811,11 @@ export class Hart {
   // ---------------------------------------------------------------- fetch and decode
 
   private fetchRefill(pc: number): DecodedPage {
-    if (pc % 2 !== 0) this.raise(EXC.INSN_MISALIGNED, BigInt(pc));
-    const vbase = pc - (((pc % 4096) + 4096) % 4096);
-    const vpn = vbase / 4096;
+    // (pc & 1) is exact for any integer below 2^53 (ToInt32 keeps the low bits); no `%`,
+    // which on a double pc is a call to fmod
+    if ((pc & 1) !== 0) this.raise(EXC.INSN_MISALIGNED, BigInt(pc));
+    const vpn = Math.floor(pc / 4096);
+    const vbase = vpn * 4096;
     const ci = vpn & (FETCH_CACHE - 1);
     let page = this.fcTag[ci] === vpn ? this.fcPage[ci] : null;
     let o: number;
@@ -919,7 +927,7 @@ export class Hart {
     }
     if (insns.length === 0) return false;
     if (page.fn === NO_BLOCKS) page.fn = new Array<BlockFn | undefined>(2048).fill(undefined);
-    page.fn[slot] = compileBlock(insns, this.blockEnv);
+    page.fn[slot] = compileBlock(insns, this.blockEnv, page);
     this.blocksTranslated++;
     return true;
   }
@@ -1464,14 +1472,8 @@ export class Hart {
         this.pc += len;
         this.endChunk = true;
         return true;
-      case Op.MULH:
-        x[rd] = BigInt.asIntN(64, (x[rs1]! * x[rs2]!) >> 64n);
-        return false;
-      case Op.MULHU:
-        x[rd] = BigInt.asIntN(64, (BigInt.asUintN(64, x[rs1]!) * BigInt.asUintN(64, x[rs2]!)) >> 64n);
-        return false;
-      case Op.MULHSU:
-        x[rd] = BigInt.asIntN(64, (x[rs1]! * BigInt.asUintN(64, x[rs2]!)) >> 64n);
+      case Op.MULH: case Op.MULHU: case Op.MULHSU:
+        mulh(x32, op, rd, rs1, rs2);
         return false;
       case Op.DIV: {
         const a = x[rs1]!;
@@ -1718,66 +1720,9 @@ export class Hart {
   }
 
   private execBitmanip(op: number, rd: number, rs1: number, rs2: number, imm: number): void {
-    const x = this.x;
-    const a = x[rs1]!;
-    const bb = x[rs2]!;
-    const ua = BigInt.asUintN(64, a);
-    let r: bigint;
-    switch (op) {
-      case Op.SH1ADD: r = (a << 1n) + bb; break;
-      case Op.SH2ADD: r = (a << 2n) + bb; break;
-      case Op.SH3ADD: r = (a << 3n) + bb; break;
-      case Op.ADD_UW: r = BigInt.asUintN(32, a) + bb; break;
-      case Op.SH1ADD_UW: r = (BigInt.asUintN(32, a) << 1n) + bb; break;
-      case Op.SH2ADD_UW: r = (BigInt.asUintN(32, a) << 2n) + bb; break;
-      case Op.SH3ADD_UW: r = (BigInt.asUintN(32, a) << 3n) + bb; break;
-      case Op.SLLI_UW: r = BigInt.asUintN(32, a) << BigInt(imm); break;
-      case Op.ANDN: r = a & ~bb; break;
-      case Op.ORN: r = a | ~bb; break;
-      case Op.XNOR: r = ~(a ^ bb); break;
-      case Op.CLZ: r = BigInt(clz64(ua)); break;
-      case Op.CLZW: r = BigInt(Math.clz32(Number(BigInt.asUintN(32, a)))); break;
-      case Op.CTZ: r = BigInt(ctz64(ua)); break;
-      case Op.CTZW: { const v = Number(BigInt.asUintN(32, a)); r = BigInt(v === 0 ? 32 : 31 - Math.clz32(v & -v)); break; }
-      case Op.CPOP: r = BigInt(popcount(Number(ua & 0xffffffffn)) + popcount(Number(ua >> 32n))); break;
-      case Op.CPOPW: r = BigInt(popcount(Number(ua & 0xffffffffn))); break;
-      case Op.MAX: r = a > bb ? a : bb; break;
-      case Op.MIN: r = a < bb ? a : bb; break;
-      case Op.MAXU: r = ua > BigInt.asUintN(64, bb) ? a : bb; break;
-      case Op.MINU: r = ua < BigInt.asUintN(64, bb) ? a : bb; break;
-      case Op.SEXT_B: r = BigInt.asIntN(8, a); break;
-      case Op.SEXT_H: r = BigInt.asIntN(16, a); break;
-      case Op.ZEXT_H: r = BigInt.asUintN(16, a); break;
-      case Op.ROL: { const s = BigInt(Number(bb & 63n)); r = (ua << s) | (ua >> ((64n - s) & 63n)); if (s === 0n) r = ua; break; }
-      case Op.ROR: { const s = BigInt(Number(bb & 63n)); r = (ua >> s) | (ua << ((64n - s) & 63n)); if (s === 0n) r = ua; break; }
-      case Op.RORI: { const s = BigInt(imm & 63); r = s === 0n ? ua : (ua >> s) | (ua << (64n - s)); break; }
-      case Op.ROLW: { const v = Number(BigInt.asUintN(32, a)); const s = Number(bb & 31n); r = BigInt.asIntN(32, BigInt(((v << s) | (v >>> ((32 - s) & 31))) | 0)); if (s === 0) r = BigInt.asIntN(32, a); break; }
-      case Op.RORW: { const v = Number(BigInt.asUintN(32, a)); const s = Number(bb & 31n); r = BigInt.asIntN(32, BigInt(((v >>> s) | (v << ((32 - s) & 31))) | 0)); if (s === 0) r = BigInt.asIntN(32, a); break; }
-      case Op.RORIW: { const v = Number(BigInt.asUintN(32, a)); const s = imm & 31; r = s === 0 ? BigInt.asIntN(32, a) : BigInt(((v >>> s) | (v << (32 - s))) | 0); break; }
-      case Op.ORC_B: {
-        r = 0n;
-        for (let i = 0n; i < 64n; i += 8n) if (((ua >> i) & 0xffn) !== 0n) r |= 0xffn << i;
-        break;
-      }
-      case Op.REV8: {
-        r = 0n;
-        for (let i = 0n; i < 64n; i += 8n) r = (r << 8n) | ((ua >> i) & 0xffn);
-        break;
-      }
-      case Op.BCLR: r = a & ~(1n << (bb & 63n)); break;
-      case Op.BCLRI: r = a & ~(1n << BigInt(imm & 63)); break;
-      case Op.BEXT: r = (ua >> (bb & 63n)) & 1n; break;
-      case Op.BEXTI: r = (ua >> BigInt(imm & 63)) & 1n; break;
-      case Op.BINV: r = a ^ (1n << (bb & 63n)); break;
-      case Op.BINVI: r = a ^ (1n << BigInt(imm & 63)); break;
-      case Op.BSET: r = a | (1n << (bb & 63n)); break;
-      case Op.BSETI: r = a | (1n << BigInt(imm & 63)); break;
-      case Op.CZERO_EQZ: r = bb === 0n ? 0n : a; break;
-      case Op.CZERO_NEZ: r = bb !== 0n ? 0n : a; break;
-      default: this.illegal(0);
-    }
-    x[rd] = BigInt.asIntN(64, r);
+    if (!bitmanip(this.x32, op, rd, rs1, rs2, imm)) this.illegal(0);
   }
+
 
   // ---------------------------------------------------------------- CSRs
 
@@ -2044,29 +1989,12 @@ export class Hart {
 }
 
 
+const IRQ_PRIORITY = [IRQ.MEI, IRQ.MSI, IRQ.MTI, IRQ.SEI, IRQ.SSI, IRQ.STI];
+
 function pickInterrupt(bits: number): number {
-  for (const irq of [IRQ.MEI, IRQ.MSI, IRQ.MTI, IRQ.SEI, IRQ.SSI, IRQ.STI]) {
+  for (const irq of IRQ_PRIORITY) {
     if (bits & (1 << irq)) return irq;
   }
   return -1;
 }
 
-function popcount(v: number): number {
-  v = v - ((v >>> 1) & 0x55555555);
-  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
-  return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
-}
-
-function clz64(v: bigint): number {
-  const hi = Number(v >> 32n);
-  if (hi !== 0) return Math.clz32(hi);
-  return 32 + Math.clz32(Number(v & 0xffffffffn));
-}
-
-function ctz64(v: bigint): number {
-  if (v === 0n) return 64;
-  const lo = Number(v & 0xffffffffn);
-  if (lo !== 0) return 31 - Math.clz32(lo & -lo);
-  const hi = Number(v >> 32n);
-  return 32 + 31 - Math.clz32(hi & -hi);
-}

@@ -19,11 +19,15 @@
  *    h.budget as the interpreter has it there (already lowered for that instruction), so
  *    traps and instret reads see what they would in the interpreter;
  *  - after a slow op that changed the pc or cached state it returns h.pc with
- *    h.refetch set, and the hart reloads what it caches.
+ *    h.refetch set, and the hart reloads what it caches;
+ *  - an exit to a constant pc in the same page runs that pc's block directly when it
+ *    exists (`chain`, at most MAX_CHAIN deep), so one call from the hart may retire many
+ *    blocks; the budget check at each link keeps the chunk's instruction count exact.
  * Blocks embed virtual pcs: the hart keeps them per decoded page with the virtual page
  * they were made for, and drops them when the page is reached through another mapping.
  */
 import { accessSize, Op } from './decode.js';
+import { bitmanip, mulh, shift } from './int64.js';
 
 /** Longest block, in instructions; the hart enters a block only with this much budget. */
 export const MAX_BLOCK = 64;
@@ -45,6 +49,11 @@ export interface BlockInsn {
  */
 export interface BlockHost {
   pc: number;
+  budget: number;
+  /** True when the chunk must end at the next block boundary (the hart's own flag). */
+  endChunk: boolean;
+  /** Blocks entered from other blocks and not yet returned (chain); reset by each chunk. */
+  chainDepth: number;
   /** Sets the budget to b - n and returns `pc`: how a block leaves. */
   leave(b: number, n: number, pc: number): number;
   /** TLB miss: translates for a load (acc 0) or store (acc 1); may trap. */
@@ -71,7 +80,37 @@ const CALLS = {
   blockSlow: (h: BlockHost, w: number, imm: number, bits: number, pc: number, b: number, n: number) => h.blockSlow(w, imm, bits, pc, b, n),
   blockWideJump: (h: BlockHost, rs1: number, imm: number, pc: number, b: number, n: number): never => h.blockWideJump(rs1, imm, pc, b, n),
   blockPause: (h: BlockHost, next: number, b: number, n: number) => h.blockPause(next, b, n),
+  /**
+   * Leaves for `target`, a constant pc in the same page: if that pc's block exists, runs it
+   * from here (as QEMU chains translation blocks) instead of returning to the dispatch loop.
+   * Small so that V8 inlines it into each block: each exit then has its own indirect call,
+   * which the host predicts well, where the dispatch loop has one call for all blocks.
+   */
+  chain: (h: BlockHost, pg: BlockPage, base: number, slot: number, b: number, n: number, target: number,
+    rTag: Float64Array, rOff: Float64Array, wTag: Float64Array, wOff: Float64Array): number => {
+    const nb = b - n;
+    h.budget = nb;
+    if (nb >= MAX_BLOCK && h.chainDepth < MAX_CHAIN && pg.jitBase === base && !h.endChunk) {
+      const f = pg.fn[slot];
+      if (f !== undefined) {
+        h.chainDepth++;
+        const r = f(h, rTag, rOff, wTag, wOff);
+        h.chainDepth--;
+        return r;
+      }
+    }
+    return target;
+  },
 };
+
+/** How deep blocks may call blocks (each is a host stack frame). */
+const MAX_CHAIN = 32;
+
+/** The part of the hart's decoded page a block chains through (DecodedPage). */
+export interface BlockPage {
+  fn: (BlockFn | undefined)[];
+  jitBase: number;
+}
 
 export type BlockFn = (h: BlockHost, rTag: Float64Array, rOff: Float64Array, wTag: Float64Array, wOff: Float64Array) => number;
 
@@ -84,6 +123,9 @@ export interface BlockEnv {
   ramU16: Uint16Array;
   ram32: Int32Array;
   ram64: BigInt64Array;
+  /** The registers and RAM as doubles: LD/SD copy 8 bytes through them (Ram.f64). */
+  xF: Float64Array;
+  ramF64: Float64Array;
   codePages: Uint8Array;
   fenceWord: Int32Array;
   restart: object;
@@ -133,12 +175,17 @@ export function blockSource(insns: readonly BlockInsn[]): string {
   };
   // `B` is the budget at entry (or at the top of this loop iteration)
   const exit = (k: number, target: string) => `return leave(h, B, ${k + 1}, ${target});`;
+  const vbase = Math.floor(start / 4096) * 4096;
+  /** An exit to a constant pc: chained when it is in this page. */
+  const exitTo = (k: number, target: number) => (target >= vbase && target < vbase + 4096
+    ? `return chain(h, pg, ${vbase}, ${(target - vbase) >> 1}, B, ${k + 1}, ${target}, rTag, rOff, wTag, wOff);`
+    : exit(k, String(target)));
   const taken = (k: number, target: number) => {
     if (target === start && loops) {
       // back to the top: go round again while the budget lasts
       return `{ B -= ${k + 1}; if (B < ${MAX_BLOCK}) return leave(h, B, 0, ${start}); continue; }`;
     }
-    return exit(k, String(target));
+    return exitTo(k, target);
   };
   const ea = (rs1: number, imm: number) => (rs1 === 0 ? `${imm}` : `x32[${2 * rs1 + 1}] * 4294967296 + (x32[${2 * rs1}] >>> 0) + ${imm}`);
 
@@ -204,7 +251,7 @@ export function blockSource(insns: readonly BlockInsn[]): string {
         const slow = `blockLoad(h, ${op}, ${rd}, a, o, ${pc}, B, ${k + 1});`;
         let fast: string;
         switch (op) {
-          case Op.LD: fast = `x[${rd}] = ram64[o >>> 3];`; break;
+          case Op.LD: fast = `xF[${rd}] = ramF64[o >>> 3];`; break;
           case Op.LW: fast = `{ const v = ram32[o >>> 2]; x32[${2 * rd}] = v; x32[${2 * rd + 1}] = v >> 31; }`; break;
           case Op.LWU: fast = `x32[${2 * rd}] = ram32[o >>> 2]; x32[${2 * rd + 1}] = 0;`; break;
           case Op.LH: fast = `{ const v = ram16[o >>> 1]; x32[${2 * rd}] = v; x32[${2 * rd + 1}] = v >> 31; }`; break;
@@ -222,7 +269,7 @@ export function blockSource(insns: readonly BlockInsn[]): string {
         out.push(`o = wTag[t] === vpn ? wOff[t] + (a - vpn * 4096) : blockMiss(h, a, 1, ${size}, ${pc}, B, ${k + 1});`);
         let fast: string;
         switch (op) {
-          case Op.SD: fast = `ram64[o >>> 3] = x[${rs2}];`; break;
+          case Op.SD: fast = `ramF64[o >>> 3] = xF[${rs2}];`; break;
           case Op.SW: fast = `ram32[o >>> 2] = ${lo(rs2)};`; break;
           case Op.SH: fast = `ram16[o >>> 1] = ${lo(rs2)};`; break;
           default: fast = `ram8[o] = ${lo(rs2)};`; break;
@@ -261,14 +308,8 @@ export function blockSource(insns: readonly BlockInsn[]): string {
         out.push('}');
         break;
       }
-      case Op.SLL:
-        if (rd !== 32) out.push(`x[${rd}] = BigInt.asIntN(64, x[${rs1}] << BigInt(${lo(rs2)} & 63));`);
-        break;
-      case Op.SRL:
-        if (rd !== 32) out.push(`x[${rd}] = BigInt.asIntN(64, BigInt.asUintN(64, x[${rs1}]) >> BigInt(${lo(rs2)} & 63));`);
-        break;
-      case Op.SRA:
-        if (rd !== 32) out.push(`x[${rd}] = x[${rs1}] >> BigInt(${lo(rs2)} & 63);`);
+      case Op.SLL: case Op.SRL: case Op.SRA:
+        if (rd !== 32) out.push(`shift(x32, ${op}, ${rd}, ${rs1}, ${lo(rs2)} & 63);`);
         break;
       case Op.SLT: case Op.SLTU: {
         if (rd === 32) break;
@@ -292,7 +333,23 @@ export function blockSource(insns: readonly BlockInsn[]): string {
       case Op.SRLW: setW(rd, `(${lo(rs1)} >>> (${lo(rs2)} & 31)) | 0`); break;
       case Op.SRAW: setW(rd, `${lo(rs1)} >> (${lo(rs2)} & 31)`); break;
       case Op.MUL:
+        // V8 lowers this BigInt form to one 64-bit multiply in optimized code
         if (rd !== 32) out.push(`x[${rd}] = BigInt.asIntN(64, x[${rs1}] * x[${rs2}]);`);
+        break;
+      case Op.MULH: case Op.MULHU: case Op.MULHSU:
+        if (rd !== 32) out.push(`mulh(x32, ${op}, ${rd}, ${rs1}, ${rs2});`);
+        break;
+      case Op.SH1ADD: case Op.SH2ADD: case Op.SH3ADD: case Op.ADD_UW: {
+        // address arithmetic the kernel does everywhere with Zba: inline
+        if (rd === 32) break;
+        const s = op === Op.ADD_UW ? 0 : op - Op.SH1ADD + 1;
+        const sl = s === 0 ? `(${lo(rs1)} >>> 0)` : `((${lo(rs1)} << ${s}) >>> 0)`;
+        const sh = op === Op.ADD_UW ? '0' : `((${hi(rs1)} << ${s}) | (${lo(rs1)} >>> ${32 - s}))`;
+        out.push(`{ const s = ${sl} + (${lo(rs2)} >>> 0); x32[${2 * rd + 1}] = (${sh} + ${hi(rs2)} + (s > 4294967295 ? 1 : 0)) | 0; x32[${2 * rd}] = s | 0; }`);
+        break;
+      }
+      case Op.ZEXT_H:
+        if (rd !== 32) out.push(`x32[${2 * rd}] = ${lo(rs1)} & 65535; x32[${2 * rd + 1}] = 0;`);
         break;
       case Op.MULW: setW(rd, `Math.imul(${lo(rs1)}, ${lo(rs2)})`); break;
       case Op.FENCE:
@@ -300,6 +357,11 @@ export function blockSource(insns: readonly BlockInsn[]): string {
         if (imm === 0x010) out.push(`blockPause(h, ${next}, B, ${k + 1});`);
         break;
       default:
+        if (op >= Op.SH1ADD && op <= Op.CZERO_NEZ) {
+          // the rest of Zba/Zbb/Zbs/Zicond: never trap, plain int32 code (int64.ts)
+          if (rd !== 32) out.push(`bitmanip(x32, ${op}, ${rd}, ${rs1}, ${rs2}, ${imm});`);
+          break;
+        }
         // the hart's own code for everything else; it may trap, jump or change state
         out.push(`if (blockSlow(h, ${w}, ${imm}, ${b}, ${pc}, B, ${k + 1})) return h.pc;`);
         if (endsBlock(op)) {
@@ -312,7 +374,7 @@ export function blockSource(insns: readonly BlockInsn[]): string {
   if (!ended) {
     const last = insns[k - 1]!;
     const next = last.pc + ((last.w & (1 << 28)) !== 0 ? 4 : 2);
-    out.push(exit(k - 1, String(next)));
+    out.push(exitTo(k - 1, next));
   }
   const body = out.join('\n');
   const head = 'let a = 0, vpn = 0, t = 0, o = 0;';
@@ -322,13 +384,13 @@ export function blockSource(insns: readonly BlockInsn[]): string {
 }
 
 /** Compiles a block over `env`'s arrays. */
-export function compileBlock(insns: readonly BlockInsn[], env: BlockEnv): BlockFn {
+export function compileBlock(insns: readonly BlockInsn[], env: BlockEnv, page: BlockPage): BlockFn {
   const src = blockSource(insns);
   const factory = new Function(
-    'x', 'x32', 'ram8', 'ram16', 'ramU16', 'ram32', 'ram64', 'codePages', 'fenceWord', 'RESTART',
-    'leave', 'blockMiss', 'blockLoad', 'blockStore', 'blockSlow', 'blockWideJump', 'blockPause',
+    'x', 'x32', 'ram8', 'ram16', 'ramU16', 'ram32', 'ram64', 'xF', 'ramF64', 'codePages', 'fenceWord', 'RESTART',
+    'pg', 'chain', 'mulh', 'shift', 'bitmanip', 'leave', 'blockMiss', 'blockLoad', 'blockStore', 'blockSlow', 'blockWideJump', 'blockPause',
     `'use strict'; return function block(h, rTag, rOff, wTag, wOff) {\n${src}\n};`,
   ) as (...args: unknown[]) => BlockFn;
-  return factory(env.x, env.x32, env.ram8, env.ram16, env.ramU16, env.ram32, env.ram64, env.codePages, env.fenceWord, env.restart,
-    CALLS.leave, CALLS.blockMiss, CALLS.blockLoad, CALLS.blockStore, CALLS.blockSlow, CALLS.blockWideJump, CALLS.blockPause);
+  return factory(env.x, env.x32, env.ram8, env.ram16, env.ramU16, env.ram32, env.ram64, env.xF, env.ramF64, env.codePages, env.fenceWord, env.restart,
+    page, CALLS.chain, mulh, shift, bitmanip, CALLS.leave, CALLS.blockMiss, CALLS.blockLoad, CALLS.blockStore, CALLS.blockSlow, CALLS.blockWideJump, CALLS.blockPause);
 }
