@@ -20,7 +20,8 @@ export function appendExtent(out: BlockExtent[], e: BlockExtent): void {
 
 /**
  * Extents of [offset, offset+length) where this image holds nothing: what the backing image
- * has there (depth + 1), zeros past its end, or a hole at depth 0 without one.
+ * has there (depth + 1); past its end, or without one, a hole of this image (depth 0), as
+ * qemu-img map reports it.
  */
 export async function unallocatedExtents(backing: BlockImage | undefined, offset: number, length: number): Promise<BlockExtent[]> {
   if (!backing || offset >= backing.size) {
@@ -28,6 +29,6 @@ export async function unallocatedExtents(backing: BlockImage | undefined, offset
   }
   const n = Math.min(length, backing.size - offset);
   const parts = (await backing.blockStatus(offset, n)).map((e) => ({ ...e, depth: e.depth + 1 }));
-  if (n < length) parts.push({ offset: offset + n, length: length - n, data: false, present: false, zero: true, depth: 1 });
+  if (n < length) parts.push({ offset: offset + n, length: length - n, data: false, present: false, zero: true, depth: 0 });
   return parts;
 }

@@ -194,7 +194,8 @@ async function reclaimLeaks(img: QedImage): Promise<number> {
   const ts = img.header.tableSize;
   const first = img.header.headerSize;
   let end = img.fileSize / cs;
-  const owner = new Float64Array(end);
+  // Room for the data a table move sends to the end of the file for a while.
+  const owner = new Float64Array(end + ts);
   for (let c = 0; c < ts; c++) owner[img.header.l1TableOffset / cs + c] = FIXED;
   for (let i = 0; i < img.entries; i++) {
     const t = img.l1Entry(i);
@@ -224,25 +225,52 @@ async function reclaimLeaks(img: QedImage): Promise<number> {
       if (batch.length >= 256) await moveData(img, batch);
       continue;
     }
-    // An L2 table: it needs a run of table_size holes below it.
+    // An L2 table: it needs table_size clusters in a row below it. Where holes are single,
+    // the data clusters beside one go to the end of the file first (the loop brings them back
+    // into the holes the table leaves).
     const l1Index = -o - 1;
     const start = img.l1Entry(l1Index) / cs;
-    let run = -1;
-    for (let c = first, n = 0; c < start; c++) {
-      n = owner[c] === FREE ? n + 1 : 0;
-      if (n === ts) { run = c - ts + 1; break; }
-    }
-    if (run < 0) break;
-    // Entries moved so far go into the table before it is copied.
+    const spot = tableSpot(owner, first, start, ts);
+    if (spot < 0) break;
     await moveData(img, batch);
-    await moveTable(img, l1Index, start * cs, run * cs);
-    owner.fill(o, run, run + ts);
+    for (let c = spot; c < spot + ts; c++) {
+      if (owner[c] === FREE) continue;
+      batch.push({ from: c, to: end, guest: owner[c]! - 1 });
+      owner[end++] = owner[c]!;
+      owner[c] = FREE;
+    }
+    img.fileSize = Math.max(img.fileSize, end * cs);
+    await moveData(img, batch);
+    await moveTable(img, l1Index, start * cs, spot * cs);
+    owner.fill(o, spot, spot + ts);
     owner.fill(FREE, start, start + ts);
   }
   await moveData(img, batch);
   await img.protocol.flush();
   await truncateTo(img, end);
   return before - free();
+}
+
+/**
+ * Where an L2 table of `ts` clusters ending the file may go, below `limit`: the first run of
+ * free clusters, else the window with the most free clusters that holds only data clusters
+ * besides (they can move); -1 when there is none.
+ */
+function tableSpot(owner: Float64Array, first: number, limit: number, ts: number): number {
+  let best = -1;
+  let bestFree = 0;
+  for (let w = first; w + ts <= limit; w++) {
+    let free = 0;
+    let movable = true;
+    for (let c = w; c < w + ts && movable; c++) {
+      if (owner[c] === FREE) free++;
+      else if (owner[c]! < 0) movable = false;
+    }
+    if (!movable || free <= bestFree) continue;
+    if (free === ts) return w;
+    [best, bestFree] = [w, free];
+  }
+  return best;
 }
 
 /** Copies the clusters, makes them durable, then points their L2 entries at the copies. */
