@@ -389,6 +389,37 @@ test('reclaiming leaks moves L2 tables too (tiny clusters: the tables sit at the
   t.true(read(join(dir, 'before.raw')).equals(read(join(dir, 'after.raw'))));
 });
 
+test('clusters and tables referenced twice: check counts as qemu-img; check -r all gives each reference its own copy', async (t) => {
+  const dir = tempDir(t);
+  const f = join(dir, 'd.qed');
+  await must('qemu-img', ['create', '-q', '-f', 'qed', '-o', 'cluster_size=4096,table_size=2', f, '16M']);
+  await qemuIo(f, ['write -P 1 0 64k', 'write -P 2 4M 8k', 'write -P 3 8M 4k'], 'qed');
+  patch(f, (b) => {
+    const l1 = b.readUInt32LE(H.l1);
+    const l2 = Number(b.readBigUInt64LE(l1));
+    b.writeBigUInt64LE(b.readBigUInt64LE(l2 + 8), l2 + 8 * 100); // a data cluster named twice
+    b.writeBigUInt64LE(b.readBigUInt64LE(l1 + 8), l1 + 8 * 3); // guest 12M maps through the 4M table too
+  });
+  const before = await qemuCheck(f);
+  t.is(before.code, 2);
+  const ours = await img(['check', '--output=json', f]);
+  t.is(ours.code, 2);
+  t.deepEqual(JSON.parse(ours.stdout), before.report);
+  await must('qemu-img', ['convert', '-O', 'raw', f, join(dir, 'before.raw')]);
+  const r = await img(['check', '-r', 'all', f]);
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /repaired:\n\n    0 leaked clusters\n    \d+ corruptions\n/);
+  t.is((await qemuCheck(f)).code, 0, 'qemu-img check after the repair');
+  await must('qemu-img', ['convert', '-O', 'raw', f, join(dir, 'after.raw')]);
+  t.true(read(join(dir, 'before.raw')).equals(read(join(dir, 'after.raw'))), 'every reference reads as before');
+  // Now independent: a write through one reference leaves the other alone.
+  await qemuIo(f, ['write -P 9 4096 4096', 'write -P 9 12M 4096'], 'qed');
+  await must('qemu-img', ['convert', '-O', 'raw', f, join(dir, 'later.raw')]);
+  const later = read(join(dir, 'later.raw'));
+  t.true(later.subarray(100 * 4096, 101 * 4096).equals(read(join(dir, 'before.raw')).subarray(100 * 4096, 101 * 4096)));
+  t.true(later.subarray(4 << 20, (4 << 20) + 4096).equals(Buffer.alloc(4096, 2)));
+});
+
 test('a read-write open repairs as qemu does: entries past the end of the file are cleared', async (t) => {
   const dir = tempDir(t);
   const f = join(dir, 'p.qed');

@@ -76,9 +76,8 @@ export class QedImage implements BlockImage {
     this.tableBytes = header.clusterSize * header.tableSize;
     this.fileSize = fileSize;
     this.l1 = new Uint8Array(this.tableBytes);
-    // 32 MiB of L2 tables by default (QEMU's l2-cache-size option, bytes, overrides), at least two.
-    const want = Number(opts.options?.['l2-cache-size'] ?? 32 << 20);
-    this.tables = new TableCache(protocol, this.tableBytes, Math.max(2, Math.floor((want >= 0 ? want : 32 << 20) / this.tableBytes)));
+    // 32 MiB of L2 tables (qemu's QED keeps 50, whatever their size), at least two.
+    this.tables = new TableCache(protocol, this.tableBytes, Math.max(2, Math.floor((32 << 20) / this.tableBytes)));
   }
 
   get size(): number {
@@ -408,8 +407,7 @@ export class QedImage implements BlockImage {
    * whole clusters become zero clusters. A partial cluster that does not read as zeros
    * already is written (copy-on-write) like any other write.
    */
-  async writeZeroes(offset: number, length: number, unmap: boolean): Promise<void> {
-    void unmap;
+  async writeZeroes(offset: number, length: number, _unmap: boolean): Promise<void> {
     this.dataWritable();
     this.checkRange(offset, length);
     await this.lock.run(async () => {
