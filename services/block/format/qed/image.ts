@@ -113,17 +113,17 @@ export class QedImage implements BlockImage {
     await protocol.pread(img.l1, header.l1TableOffset);
     img.noteTables();
     const writable = !protocol.readOnly;
-    if (writable && header.autoclearFeatures) {
-      // No autoclear feature is defined: clear them all, as the spec asks of a program that does not know them.
-      header.autoclearFeatures = 0n;
-      await img.writeHeader();
-      await protocol.flush();
-    }
     try {
       if (backingFile && opts.backing !== false && openBacking) {
         img.backing = await openBacking(img.fullBackingFilename()!, {
           format: header.features & F_BACKING_FORMAT_NO_PROBE ? 'raw' : undefined, readOnly: true, cache: opts.cache, backing: true,
         });
+      }
+      if (writable && header.autoclearFeatures) {
+        // No autoclear feature is defined: clear them all, as the spec asks of a program that does not know them.
+        header.autoclearFeatures = 0n;
+        await img.writeHeader();
+        await protocol.flush();
       }
       // Left by a writer that did not close cleanly: check and repair before anything is written.
       // Read-only users may look at the image as it is (data recovery), and `check` looks itself.
@@ -262,7 +262,7 @@ export class QedImage implements BlockImage {
     const hit = (what: string) => new BlockError(`QED: Preventing invalid write on metadata (overlaps with ${what}); image is corrupt`, 'EIO');
     if (host < h.headerSize * cs) throw hit('the header');
     if (host < h.l1TableOffset + this.tableBytes && h.l1TableOffset < host + length) throw hit('the L1 table');
-    for (let c = host / cs; c < (host + length) / cs; c++) {
+    for (let c = Math.floor(host / cs); c < Math.ceil((host + length) / cs); c++) {
       for (let j = 0; j < h.tableSize; j++) if (this.tableStarts.has(c - j)) throw hit('an L2 table');
     }
   }
