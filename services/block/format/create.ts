@@ -1,9 +1,11 @@
 /**
  * Creating an image file in a format, with qemu-img create's option names
- * (-o cluster_size=,refcount_bits=,compat=,lazy_refcounts=,preallocation=,backing_file=,backing_fmt=).
+ * (-o cluster_size=,refcount_bits=,compat=,lazy_refcounts=,preallocation=,backing_file=,backing_fmt=;
+ * QED: cluster_size=,table_size=,backing_file=,backing_fmt=).
  */
 import { createProtocol } from '../protocol/registry.js';
 import { checkQcow2Create, createQcow2 } from './qcow2/create.js';
+import { checkQedCreate, createQed, type QedCreateOptions } from './qed/create.js';
 import { BlockError } from './types.js';
 
 export interface CreateRequest {
@@ -18,6 +20,7 @@ const KNOWN: Record<string, string[]> = {
   raw: ['size', 'preallocation'],
   qcow2: ['size', 'cluster_size', 'refcount_bits', 'compat', 'lazy_refcounts', 'preallocation', 'backing_file', 'backing_fmt',
     'compression_type', 'extended_l2', 'encryption', 'data_file'],
+  qed: ['size', 'cluster_size', 'table_size', 'preallocation', 'backing_file', 'backing_fmt'],
 };
 
 function onOff(v: string | undefined, name: string): boolean | undefined {
@@ -25,6 +28,12 @@ function onOff(v: string | undefined, name: string): boolean | undefined {
   if (['on', 'yes', 'true'].includes(v)) return true;
   if (['off', 'no', 'false'].includes(v)) return false;
   throw new BlockError(`Parameter '${name}' expects 'on' or 'off'`, 'EINVAL');
+}
+
+/** table_size is a count of clusters; qemu reads it as an integer (no suffixes). */
+function tableSize(v: string): number {
+  if (!/^\d+$/.test(v)) throw new BlockError("Parameter 'table-size' expects integer", 'EINVAL');
+  return Number(v);
 }
 
 export async function createImage(req: CreateRequest, parseSize: (s: string, what?: string) => number): Promise<void> {
@@ -47,7 +56,16 @@ export async function createImage(req: CreateRequest, parseSize: (s: string, wha
     backingFormat: o.get('backing_fmt'),
     compressionType: o.get('compression_type'),
   } : undefined;
-  if (qcow2) {
+  const qed: QedCreateOptions | undefined = req.format === 'qed' ? {
+    clusterSize: o.has('cluster_size') ? parseSize(o.get('cluster_size')!, 'cluster size') : undefined,
+    tableSize: o.has('table_size') ? tableSize(o.get('table_size')!) : undefined,
+    backingFile: o.get('backing_file'),
+    backingFormat: o.get('backing_fmt'),
+  } : undefined;
+  if (qed) {
+    if (prealloc !== 'off') throw new BlockError(`Preallocation mode '${prealloc}' is not supported by tsemu's QED (off)`, 'ENOTSUP');
+    checkQedCreate(req.size, qed);
+  } else if (qcow2) {
     if (!['off', 'metadata'].includes(prealloc)) {
       throw new BlockError(`Preallocation mode '${prealloc}' is not supported by tsemu's qcow2 (off, metadata)`, 'ENOTSUP');
     }
@@ -58,8 +76,12 @@ export async function createImage(req: CreateRequest, parseSize: (s: string, wha
   } else if (!['off', 'full', 'falloc'].includes(prealloc)) {
     throw new BlockError(`Invalid parameter '${prealloc}'`, 'EINVAL');
   }
-  const file = await createProtocol(req.filename, qcow2 ? 0 : req.size);
+  const file = await createProtocol(req.filename, qcow2 || qed ? 0 : req.size);
   try {
+    if (qed) {
+      await createQed(file, req.size, qed);
+      return;
+    }
     if (!qcow2) {
       if (prealloc !== 'off') {
         const chunk = new Uint8Array(1 << 20);

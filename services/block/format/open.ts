@@ -6,6 +6,7 @@
 import { openProtocol as openNamedProtocol } from '../protocol/registry.js';
 import { RawImage } from './raw.js';
 import { Qcow2Image } from './qcow2/image.js';
+import { QedImage } from './qed/image.js';
 import { BlockError, type BlockImage, type BlockProtocol, type OpenOptions } from './types.js';
 
 export interface FormatDriver {
@@ -59,4 +60,10 @@ registerFormat({
   name: 'qcow2',
   probe: (head) => Qcow2Image.probe(head),
   open: (p, opts) => Qcow2Image.open(p, opts, openImage),
+});
+
+registerFormat({
+  name: 'qed',
+  probe: (head) => QedImage.probe(head),
+  open: (p, opts) => QedImage.open(p, opts, openImage),
 });

@@ -183,6 +183,11 @@ export interface OpenOptions {
   cache?: string;
   /** Open the backing chain (default true); false for `qemu-img info` style inspection. */
   backing?: boolean;
+  /**
+   * Opened for `qemu-img check` (qemu's BDRV_O_CHECK): leave the repair a format runs on open
+   * after an unclean shutdown (QED's need-check bit) to the check itself.
+   */
+  forCheck?: boolean;
   /** Format-specific options in QEMU's spelling ("lazy-refcounts": "on", ...). */
   options?: Record<string, string>;
 }

@@ -3,10 +3,13 @@ import type { CheckResult } from '../format/types.js';
 import { last, parseArgs } from './args.js';
 import { CommandError, open, type Out } from './common.js';
 
+/** qemu-img check's JSON object, keys in the order qemu-img prints them. */
 export function checkJson(r: CheckResult): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   if (r.imageEndOffset) o['image-end-offset'] = r.imageEndOffset;
   if (r.totalClusters) o['total-clusters'] = r.totalClusters;
+  if (r.corruptions) o.corruptions = r.corruptions;
+  if (r.corruptionsFixed) o['corruptions-fixed'] = r.corruptionsFixed;
   o['check-errors'] = r.checkErrors;
   if (r.leaks) o.leaks = r.leaks;
   if (r.leaksFixed) o['leaks-fixed'] = r.leaksFixed;
@@ -15,8 +18,6 @@ export function checkJson(r: CheckResult): Record<string, unknown> {
   if (r.compressedClusters) o['compressed-clusters'] = r.compressedClusters;
   o.format = r.format;
   if (r.fragmentedClusters) o['fragmented-clusters'] = r.fragmentedClusters;
-  if (r.corruptions) o.corruptions = r.corruptions;
-  if (r.corruptionsFixed) o['corruptions-fixed'] = r.corruptionsFixed;
   return o;
 }
 
@@ -59,7 +60,7 @@ export async function check(argv: string[], io: Out): Promise<number> {
   if (output !== 'human' && output !== 'json') throw new CommandError('--output must be used with human or json as argument.');
   const r = last(p, 'r');
   if (r !== undefined && r !== 'leaks' && r !== 'all') throw new CommandError(`Unknown option value for -r (expecting 'leaks' or 'all'): ${r}`);
-  const img = await open(filename, { format: last(p, 'f'), readOnly: r === undefined, backing: false });
+  const img = await open(filename, { format: last(p, 'f'), readOnly: r === undefined, backing: false, forCheck: true });
   try {
     let res: CheckResult;
     try {

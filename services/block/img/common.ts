@@ -22,9 +22,11 @@ export const stdio: Out = {
 };
 
 /** Opens an image the way qemu-img does: "Could not open 'x': reason" on failure. */
-export async function open(filename: string, opts: { format?: string; readOnly?: boolean; backing?: boolean; cache?: string } = {}): Promise<BlockImage> {
+export async function open(
+  filename: string, opts: { format?: string; readOnly?: boolean; backing?: boolean; cache?: string; forCheck?: boolean } = {},
+): Promise<BlockImage> {
   try {
-    return await openImage(filename, { readOnly: opts.readOnly ?? true, format: opts.format, backing: opts.backing, cache: opts.cache });
+    return await openImage(filename, { readOnly: opts.readOnly ?? true, format: opts.format, backing: opts.backing, cache: opts.cache, forCheck: opts.forCheck });
   } catch (e) {
     const msg = (e as Error).message;
     if (msg.startsWith('Could not open')) throw new CommandError(msg);

@@ -13,7 +13,10 @@ export async function create(argv: string[], io: Out): Promise<number> {
   const format = last(p, 'f') ?? 'raw';
   const options = parseOptionList(p.opts.get('o'));
   if (options.has('help') || options.has('?')) {
-    io.out(`Supported options:\n  size=<size>\n  cluster_size=<size>\n  refcount_bits=<num>\n  compat=<str>\n  lazy_refcounts=<bool>\n  preallocation=<str>\n  backing_file=<str>\n  backing_fmt=<str>\n`);
+    const names = format === 'qed'
+      ? ['backing_file=<str>', 'backing_fmt=<str>', 'cluster_size=<size>', 'preallocation=<str>', 'size=<size>', 'table_size=<size>']
+      : ['size=<size>', 'cluster_size=<size>', 'refcount_bits=<num>', 'compat=<str>', 'lazy_refcounts=<bool>', 'preallocation=<str>', 'backing_file=<str>', 'backing_fmt=<str>'];
+    io.out(`Supported options:\n${names.map((n) => `  ${n}\n`).join('')}`);
     return 0;
   }
   if (has(p, 'b')) options.set('backing_file', last(p, 'b')!);
@@ -25,7 +28,7 @@ export async function create(argv: string[], io: Out): Promise<number> {
   options.delete('size');
   const backing = options.get('backing_file');
   if (backing) {
-    if (format !== 'qcow2') throw new CommandError(`Backing file not supported for file format '${format}'`);
+    if (format !== 'qcow2' && format !== 'qed') throw new CommandError(`Backing file not supported for file format '${format}'`);
     const path = isAbsolute(backing) ? backing : join(dirname(filename), backing);
     if (!has(p, 'u') || size === undefined) {
       const b = await open(path, { format: options.get('backing_fmt'), readOnly: true, backing: false }).catch((e: Error) => {
@@ -46,6 +49,13 @@ export async function create(argv: string[], io: Out): Promise<number> {
     if (o.has('compat')) line += ` compat=${o.get('compat')}`;
     if (o.has('preallocation')) line += ` preallocation=${o.get('preallocation')}`;
     line += ` lazy_refcounts=${o.get('lazy_refcounts') === 'on' ? 'on' : 'off'} refcount_bits=${o.get('refcount_bits') ?? 16}`;
+  } else if (format === 'qed') {
+    const o = new Map(shown);
+    line += ` size=${size}`;
+    if (backing) line += ` backing_file=${backing} backing_fmt=${options.get('backing_fmt')}`;
+    line += ` cluster_size=${o.has('cluster_size') ? parseSize(o.get('cluster_size')!) : 65536}`;
+    if (o.has('table_size')) line += ` table_size=${o.get('table_size')}`;
+    if (o.has('preallocation')) line += ` preallocation=${o.get('preallocation')}`;
   } else {
     line += ` size=${size}`;
     if (options.has('preallocation')) line += ` preallocation=${options.get('preallocation')}`;

@@ -25,7 +25,7 @@ Command syntax:
   rebase [-f fmt] [-u] -b backing_file [-F backing_fmt] filename
   resize [-f fmt] [--shrink] filename [+ | -]size
 
-Supported formats: raw qcow2
+Supported formats: raw qcow2 qed
 `;
 
 type Command = (argv: string[], io: Out) => Promise<number>;

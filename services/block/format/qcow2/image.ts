@@ -24,7 +24,7 @@ import { Refcounts } from './refcount.js';
 import { decodeL2, isZero, Kind, l1Offset, writeCompressed, writeStandard, COPIED_HI, type L2Entry } from './entries.js';
 import { compressCluster, decompressCluster } from './compress.js';
 import { parseSnapshotTable, type SnapshotEntry } from './snapshot-table.js';
-import { Mutex } from './mutex.js';
+import { Mutex } from '../mutex.js';
 import { BitmapTracker, listBitmaps } from './bitmaps.js';
 import { zeroRange } from './zero.js';
 import { blockStatus } from './status.js';

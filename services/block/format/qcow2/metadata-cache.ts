@@ -8,7 +8,7 @@
  * A crash then leaves at worst clusters with a refcount and no user (leaks).
  */
 import type { BlockProtocol } from '../types.js';
-import { Mutex } from './mutex.js';
+import { Mutex } from '../mutex.js';
 
 interface Entry {
   buf: Uint8Array;

@@ -1,5 +1,5 @@
 /**
- * The qcow2 image lock: any number of readers at once (they only look tables up), or one
+ * An image lock (qcow2, QED): any number of readers at once (they only look tables up), or one
  * changer (writes, discards, snapshots, flush) alone. First come, first served, so a stream
  * of reads cannot starve a write.
  */
