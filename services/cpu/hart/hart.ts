@@ -106,9 +106,12 @@ class DecodedPage {
     this.dropBlocks();
   }
 
-  /** Forgets the blocks; they are made again for virtual page `vbase` (NaN: not yet known). */
+  /**
+   * Forgets the blocks; they are made again for virtual page `vbase` (NaN: not yet known).
+   * The fn array, once a page has one, stays the same object: blocks hold it to chain.
+   */
   dropBlocks(vbase = NaN): void {
-    this.fn = NO_BLOCKS;
+    if (this.fn !== NO_BLOCKS) this.fn.fill(undefined);
     this.heat.fill(0);
     this.jitBase = vbase;
   }
@@ -927,7 +930,7 @@ export class Hart {
     }
     if (insns.length === 0) return false;
     if (page.fn === NO_BLOCKS) page.fn = new Array<BlockFn | undefined>(2048).fill(undefined);
-    page.fn[slot] = compileBlock(insns, this.blockEnv, page);
+    page.fn[slot] = compileBlock(insns, this.blockEnv, page.fn);
     this.blocksTranslated++;
     return true;
   }

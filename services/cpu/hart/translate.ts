@@ -86,12 +86,14 @@ const CALLS = {
    * Small so that V8 inlines it into each block: each exit then has its own indirect call,
    * which the host predicts well, where the dispatch loop has one call for all blocks.
    */
-  chain: (h: BlockHost, pg: BlockPage, base: number, slot: number, b: number, n: number, target: number,
+  chain: (h: BlockHost, fns: BlockFns, slot: number, b: number, n: number, target: number,
     rTag: Float64Array, rOff: Float64Array, wTag: Float64Array, wOff: Float64Array): number => {
     const nb = b - n;
     h.budget = nb;
-    if (nb >= MAX_BLOCK && h.chainDepth < MAX_CHAIN && pg.jitBase === base && !h.endChunk) {
-      const f = pg.fn[slot];
+    // The page cannot have been dropped or rebased since this block was entered: that
+    // happens only in the hart's dispatch loop, and a chain runs without returning to it.
+    if (nb >= MAX_BLOCK && h.chainDepth < MAX_CHAIN && !h.endChunk) {
+      const f = fns[slot];
       if (f !== undefined) {
         h.chainDepth++;
         const r = f(h, rTag, rOff, wTag, wOff);
@@ -106,11 +108,12 @@ const CALLS = {
 /** How deep blocks may call blocks (each is a host stack frame). */
 const MAX_CHAIN = 32;
 
-/** The part of the hart's decoded page a block chains through (DecodedPage). */
-export interface BlockPage {
-  fn: (BlockFn | undefined)[];
-  jitBase: number;
-}
+/**
+ * A decoded page's blocks by entry slot (DecodedPage.fn): one array for the page's life,
+ * emptied when the page's code or mapping changes, never replaced (blocks close over it;
+ * an object field they loaded instead would cost V8 a deoptimization each time it changed).
+ */
+export type BlockFns = (BlockFn | undefined)[];
 
 export type BlockFn = (h: BlockHost, rTag: Float64Array, rOff: Float64Array, wTag: Float64Array, wOff: Float64Array) => number;
 
@@ -178,7 +181,7 @@ export function blockSource(insns: readonly BlockInsn[]): string {
   const vbase = Math.floor(start / 4096) * 4096;
   /** An exit to a constant pc: chained when it is in this page. */
   const exitTo = (k: number, target: number) => (target >= vbase && target < vbase + 4096
-    ? `return chain(h, pg, ${vbase}, ${(target - vbase) >> 1}, B, ${k + 1}, ${target}, rTag, rOff, wTag, wOff);`
+    ? `return chain(h, fns, ${(target - vbase) >> 1}, B, ${k + 1}, ${target}, rTag, rOff, wTag, wOff);`
     : exit(k, String(target)));
   const taken = (k: number, target: number) => {
     if (target === start && loops) {
@@ -384,13 +387,13 @@ export function blockSource(insns: readonly BlockInsn[]): string {
 }
 
 /** Compiles a block over `env`'s arrays. */
-export function compileBlock(insns: readonly BlockInsn[], env: BlockEnv, page: BlockPage): BlockFn {
+export function compileBlock(insns: readonly BlockInsn[], env: BlockEnv, fns: BlockFns): BlockFn {
   const src = blockSource(insns);
   const factory = new Function(
     'x', 'x32', 'ram8', 'ram16', 'ramU16', 'ram32', 'ram64', 'xF', 'ramF64', 'codePages', 'fenceWord', 'RESTART',
-    'pg', 'chain', 'mulh', 'shift', 'bitmanip', 'leave', 'blockMiss', 'blockLoad', 'blockStore', 'blockSlow', 'blockWideJump', 'blockPause',
+    'fns', 'chain', 'mulh', 'shift', 'bitmanip', 'leave', 'blockMiss', 'blockLoad', 'blockStore', 'blockSlow', 'blockWideJump', 'blockPause',
     `'use strict'; return function block(h, rTag, rOff, wTag, wOff) {\n${src}\n};`,
   ) as (...args: unknown[]) => BlockFn;
   return factory(env.x, env.x32, env.ram8, env.ram16, env.ramU16, env.ram32, env.ram64, env.xF, env.ramF64, env.codePages, env.fenceWord, env.restart,
-    page, CALLS.chain, mulh, shift, bitmanip, CALLS.leave, CALLS.blockMiss, CALLS.blockLoad, CALLS.blockStore, CALLS.blockSlow, CALLS.blockWideJump, CALLS.blockPause);
+    fns, CALLS.chain, mulh, shift, bitmanip, CALLS.leave, CALLS.blockMiss, CALLS.blockLoad, CALLS.blockStore, CALLS.blockSlow, CALLS.blockWideJump, CALLS.blockPause);
 }
