@@ -5,7 +5,7 @@
  * own slab (Buffer.allocUnsafe), which is cheap below its pool size.
  */
 const MIN_CLASS = 16; // 64 KiB
-const PER_CLASS = 16;
+const PER_CLASS = 64;
 
 export class BufferPool {
   private readonly classes = new Map<number, Buffer[]>();
