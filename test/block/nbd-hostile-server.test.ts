@@ -38,7 +38,7 @@ interface Script {
 
 const ALLOC_ID = 7;
 
-function optReply(option: number, type: number, data = Buffer.alloc(0)): Buffer {
+function optReply(option: number, type: number, data: Uint8Array = Buffer.alloc(0)): Buffer {
   return W.encodeOptionReply(option, type, data);
 }
 
