@@ -99,7 +99,6 @@ export class NbdProtocol implements BlockProtocol {
       if (this.target.reconnectDelay > 0) {
         this.state = 'waiting';
         this.deadline = setTimeout(() => this.giveUp(), this.target.reconnectDelay * 1000);
-        this.deadline.unref();
       } else this.state = 'down';
     }
     if (this.state === 'waiting') this.parked.push(...reqs);
@@ -121,7 +120,11 @@ export class NbdProtocol implements BlockProtocol {
     let wait = RECONNECT_MIN_MS;
     try {
       while (this.state === 'waiting' || this.state === 'down') {
-        await new Promise((r) => setTimeout(r, wait).unref());
+        // While requests wait, the timer keeps the process alive; a background retry does not.
+        await new Promise((r) => {
+          const timer = setTimeout(r, wait);
+          if (this.state === 'down') timer.unref();
+        });
         wait = Math.min(wait * 2, RECONNECT_MAX_MS);
         if (this.closed) return;
         let conn: NbdConnection;
