@@ -18,6 +18,7 @@ import { nbdkit, nbdUri, qemuNbd } from './nbd-servers.js';
 import { NbdProtocol } from '../../services/block/protocol/nbd.js';
 import { openImage } from '../../services/block/format/open.js';
 import { BlockError } from '../../services/block/format/types.js';
+import { parseBlockOptions } from '../../services/cpu/board/virtio-pci-block.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -249,4 +250,29 @@ test('TLS: nbds+unix with x509 certificates (nbdkit --tls=require); without cred
   const plain = await img(['info', k.uri]);
   t.is(plain.code, 1);
   t.regex(plain.stderr, /requires TLS/);
+});
+
+test('-blockdev driver=nbd (inet and unix, as a protocol node or file.driver=nbd) names the export the block service opens', async (t) => {
+  const dir = tempDir(t);
+  const src = sampleRaw(dir);
+  const want = sha(readFileSync(src).subarray(0, 1 << 20));
+  const port = await freePort();
+  const tcp = spawnChild(t, ['-f', 'raw', '-r', '-t', '-e', '4', '-x', 'd 1', '-b', '127.0.0.1', '-p', String(port), src], { command: 'qemu-nbd' });
+  const unix = await qemuNbd(t, dir, src, ['-f', 'raw', '-r', '-t', '-e', '4', '-x', 'd 1']);
+  await sleep(300);
+  const devices = parseBlockOptions([], [
+    `driver=nbd,node-name=n0,server.type=inet,server.host=127.0.0.1,server.port=${port},export=d 1,reconnect-delay=5`,
+    'driver=raw,node-name=r0,file=n0',
+    `driver=raw,node-name=r1,file.driver=nbd,file.server.type=unix,file.server.path=${unix.sock},file.export=d 1`,
+  ], ['virtio-blk-pci,drive=n0', 'virtio-blk-pci,drive=r0', 'virtio-blk-pci,drive=r1']);
+  t.is(devices.length, 3);
+  for (const d of devices) {
+    t.is(d.format, 'raw');
+    const image = await openImage(d.file, { format: d.format, readOnly: true });
+    const b = new Uint8Array(1 << 20);
+    await image.read(b, 0);
+    t.is(sha(b), want, d.file);
+    await image.close();
+  }
+  tcp.child.kill();
 });
