@@ -308,6 +308,16 @@ test('hostile clients: garbage, bad options, bad magic, a disconnect mid-write; 
   for (let i = 0; i < 100; i++) g.s.write(request(W.CMD_READ, (i * 64 << 10) % (8 << 20), 64 << 10, i));
   g.s.destroy();
 
+  // A client that asks for 800 MiB and reads none of it: the server stops reading its
+  // requests instead of queueing the replies in memory.
+  g = await go(s.sock);
+  g.s.pause();
+  for (let i = 0; i < 800; i++) g.s.write(request(W.CMD_READ, (i % 8) << 20, 1 << 20, i));
+  await new Promise((r) => setTimeout(r, 1500));
+  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${s.proc.child.pid}/status`, 'utf8'))![1]) * 1024;
+  t.true(rss < 400 << 20, `server RSS ${rss >> 20} MiB`);
+  g.s.destroy();
+
   // Still serving, and the image is as it was.
   t.is(await must('nbdinfo', ['--size', s.uri]), `${8 << 20}\n`);
   t.is(s.proc.child.exitCode, null);

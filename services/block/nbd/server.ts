@@ -34,6 +34,8 @@ export interface Export {
 /** Requests one client may have in flight before the server stops reading from it. */
 const MAX_IN_FLIGHT = 64;
 const MAX_PAYLOAD = W.DEFAULT_MAX_PAYLOAD;
+/** Reply bytes queued for a client before the server stops reading its requests. */
+const MAX_QUEUED = 64 << 20;
 /** Option data we read whole; longer known options are refused with NBD_REP_ERR_TOO_BIG. */
 const MAX_OPTION = 64 << 10;
 const HANDSHAKE_TIMEOUT_MS = 60_000;
@@ -124,6 +126,7 @@ class Session {
     this.sock.on('data', (c: Buffer) => this.reader.push(c));
     this.sock.on('error', () => this.drop());
     this.sock.on('close', () => this.drop());
+    this.sock.on('drain', this.unstall);
     const timer = setTimeout(() => this.drop(), HANDSHAKE_TIMEOUT_MS);
     try {
       const entered = await this.handshake();
@@ -336,14 +339,25 @@ class Session {
   // --- Transmission. ---
 
   private nextRequest(): void {
-    if (this.gone || this.disconnecting) return;
-    if (this.inFlight >= MAX_IN_FLIGHT) {
+    if (this.gone || this.disconnecting || this.stalled) return;
+    // A client that sends requests but reads no replies must not make the server queue
+    // without bound: stop reading while many requests run or much is waiting to be sent.
+    if (this.inFlight >= MAX_IN_FLIGHT || this.sock.writableLength > MAX_QUEUED) {
       this.stalled = true;
       this.sock.pause();
       return;
     }
     this.reader.want(W.REQUEST_SIZE, this.onRequest);
   }
+
+  /** A request finished or the socket drained: read again if we had stopped. */
+  private readonly unstall = (): void => {
+    if (!this.stalled || this.gone) return;
+    if (this.inFlight >= MAX_IN_FLIGHT || this.sock.writableLength > MAX_QUEUED) return;
+    this.stalled = false;
+    this.sock.resume();
+    this.nextRequest();
+  };
 
   private readonly onRequest = (b: Buffer, at: number): void => {
     if (b.readUInt32BE(at) !== W.REQUEST_MAGIC) return this.drop();
@@ -395,11 +409,7 @@ class Session {
     } finally {
       if (req.buf) this.server.pool.put(req.buf);
       this.inFlight--;
-      if (this.stalled && !this.gone) {
-        this.stalled = false;
-        this.sock.resume();
-        this.nextRequest();
-      }
+      this.unstall();
       if (this.disconnecting && this.inFlight === 0 && !this.gone) this.endAfterDisc();
       this.maybeFinish();
     }
