@@ -69,6 +69,21 @@ test('tsemu-img convert reads nbdkit and qemu-nbd exports exactly as qemu-img do
   t.is(sha(readFileSync(join(dir, 'mem.raw'))), sha(readFileSync(src)));
 });
 
+test('older servers: no structured replies, plain newstyle (NBD_OPT_EXPORT_NAME), oldstyle', async (t) => {
+  const dir = tempDir(t);
+  const src = sampleRaw(dir);
+  const want = sha(readFileSync(src));
+  for (const opts of [['--no-sr'], ['--mask-handshake=0'], ['-o']]) {
+    const k = await nbdkit(t, dir, [...opts, 'file', src]);
+    const out = join(dir, 'out.raw');
+    await imgOk(['convert', '-O', 'raw', k.uri, out]);
+    t.is(sha(readFileSync(out)), want, opts.join(' '));
+    // without base:allocation everything is data
+    t.is(JSON.parse(await imgOk(['map', '--output=json', k.uri])).length, 1);
+    k.proc.child.kill();
+  }
+});
+
 test('tsemu-img info and map on nbd URLs agree with qemu-img', async (t) => {
   const dir = tempDir(t);
   const q = join(dir, 'disk.qcow2');

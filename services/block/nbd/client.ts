@@ -1,7 +1,7 @@
 /**
  * One NBD client connection: fixed newstyle negotiation (STARTTLS when asked, structured
  * replies, the base:allocation meta context, NBD_OPT_GO with NBD_INFO_BLOCK_SIZE, falling
- * back to NBD_OPT_EXPORT_NAME on old servers), then the transmission phase with many
+ * back to NBD_OPT_EXPORT_NAME on old servers, and oldstyle servers' fixed greeting), then the transmission phase with many
  * requests in flight, each named by a cookie (slot, tag).
  *
  * The server is not trusted: every reply is checked against the request it names (magic,
@@ -529,7 +529,13 @@ class Handshake {
     const greet = await this.reader.read(16);
     if (greet.readBigUInt64BE(0) !== W.NBDMAGIC) throw protocolError('not an NBD server (bad magic)');
     const second = greet.readBigUInt64BE(8);
-    if (second === W.CLISERV_MAGIC) throw new BlockError('NBD server uses oldstyle negotiation, which is not supported', 'ENOTSUP');
+    if (second === W.CLISERV_MAGIC) {
+      // Oldstyle: no options, no export names, no TLS; size and flags follow at once.
+      if (this.target.tls) throw new BlockError('Server uses oldstyle negotiation, which cannot do TLS', 'ENOTSUP');
+      const b = await this.reader.read(12);
+      await this.reader.discard(124);
+      return { info: checkInfo({ size: W.getU64(b, 0), flags: b.readUInt32BE(8) & 0xffff, minBlock: 1, preferredBlock: 4096, maxPayload: W.DEFAULT_MAX_PAYLOAD }), structured: false, allocationContext: null };
+    }
     if (second !== W.IHAVEOPT) throw protocolError('bad newstyle magic');
     const hflags = (await this.reader.read(2)).readUInt16BE(0);
     const fixed = !!(hflags & W.FLAG_FIXED_NEWSTYLE);
