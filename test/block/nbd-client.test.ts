@@ -7,14 +7,13 @@
  * away and comes back within reconnect-delay loses no request; TLS with x509 certificates.
  */
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { sleep, spawnChild, tempDir } from '../helpers/procs.js';
 import { img, imgOk, must, qemuIo, rng } from './tools.js';
-import { nbdkit, nbdUri, qemuNbd } from './nbd-servers.js';
+import { makePki, nbdkit, nbdUri, qemuNbd } from './nbd-servers.js';
 import { NbdProtocol } from '../../services/block/protocol/nbd.js';
 import { openImage } from '../../services/block/format/open.js';
 import { BlockError } from '../../services/block/format/types.js';
@@ -248,15 +247,7 @@ test('reconnect-delay: requests survive a server restart; past the delay they fa
 
 test('TLS: nbds+unix with x509 certificates (nbdkit --tls=require); without credentials a clear error', async (t) => {
   const dir = tempDir(t);
-  const pki = join(dir, 'pki');
-  const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { cwd: dir, stdio: 'pipe' });
-  const key = (name: string) => `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ${pki}/${name}`;
-  sh(`mkdir -p ${pki} && ${key('ca-key.pem')} && openssl req -x509 -new -key ${pki}/ca-key.pem -out ${pki}/ca-cert.pem -days 2 -subj /CN=tsemu-test-ca`);
-  for (const who of ['server', 'client']) {
-    sh(`${key(`${who}-key.pem`)} && openssl req -new -key ${pki}/${who}-key.pem -out ${pki}/${who}.csr -subj /CN=localhost && ` +
-      `printf 'subjectAltName=DNS:localhost\\nextendedKeyUsage=${who === 'server' ? 'serverAuth' : 'clientAuth'}\\n' > ${pki}/${who}.ext && ` +
-      `openssl x509 -req -in ${pki}/${who}.csr -CA ${pki}/ca-cert.pem -CAkey ${pki}/ca-key.pem -CAcreateserial -days 2 -extfile ${pki}/${who}.ext -out ${pki}/${who}-cert.pem`);
-  }
+  const pki = makePki(dir);
   const src = sampleRaw(dir);
   const k = await nbdkit(t, dir, ['--tls=require', `--tls-certificates=${pki}`, '--tls-verify-peer', 'file', src]);
   const out = join(dir, 'out.raw');

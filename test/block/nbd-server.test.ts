@@ -11,8 +11,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { binPath, run, tempDir, waitFor } from '../helpers/procs.js';
-import { must, qemuIo, rng, tool } from './tools.js';
-import { qemuNbd, rawConnect, Received, tsemuNbd } from './nbd-servers.js';
+import { img, must, qemuIo, rng, tool } from './tools.js';
+import { makePki, qemuNbd, rawConnect, Received, tsemuNbd } from './nbd-servers.js';
 import * as W from '../../services/block/nbd/wire.js';
 
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
@@ -325,4 +325,27 @@ test('hostile clients: garbage, bad options, bad magic, a disconnect mid-write; 
   t.is((await s.proc.exited).code, 0);
   t.is(sha(f), before);
   t.regex(await must('qemu-img', ['check', f]), /No errors were found/);
+});
+
+test('TLS: --object tls-creds-x509 --tls-creds; nbdinfo, nbdcopy and tsemu-img connect with certificates, plain clients are refused', async (t) => {
+  const dir = tempDir(t);
+  const pki = makePki(dir);
+  const f = sampleRaw(dir);
+  const s = await tsemuNbd(t, dir, f, ['--object', `tls-creds-x509,id=tls0,dir=${pki},endpoint=server`, '--tls-creds', 'tls0', '-f', 'raw', '-r', '-t', '-e', '4']);
+  const secure = `nbds+unix:///?socket=${s.sock}&tls-certificates=${pki}`;
+  t.regex(await must('nbdinfo', [secure]), /newstyle-fixed with TLS, using structured packets/);
+  const a = join(dir, 'a.raw');
+  await must('nbdcopy', [secure, a]);
+  t.is(sha(a), sha(f));
+  const b = join(dir, 'b.raw');
+  const r = await img(['convert', '-O', 'raw', secure, b]);
+  t.is(r.code, 0, r.stderr);
+  t.is(sha(b), sha(f));
+  const plain = await tool('nbdinfo', [s.uri]);
+  t.not(plain.code, 0);
+  const ours = await img(['info', s.uri]);
+  t.regex(ours.stderr, /requires TLS/);
+  const bad = await run(t, process.execPath, [binPath('tsemu-nbd'), '--object', `tls-creds-x509,id=tls0,dir=${join(dir, 'none')},endpoint=server`, '--tls-creds', 'tls0', f]);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /^tsemu-nbd: Unable to access credentials .*ca-cert\.pem: No such file or directory\n$/);
 });

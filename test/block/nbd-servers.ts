@@ -2,7 +2,8 @@
  * NBD servers for tests: tsemu-nbd, qemu-nbd and nbdkit on unix sockets in a test's temp
  * dir, started and waited for (the socket exists), killed at teardown.
  */
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -105,4 +106,24 @@ export class Received {
     while (!this.ended && Date.now() < deadline) await sleep(20);
     return this.ended;
   }
+}
+
+/**
+ * A throwaway x509 PKI in QEMU's tls-creds-x509 layout (also what nbdkit and libnbd read):
+ * DIR/ca-cert.pem, server-cert.pem, server-key.pem, client-cert.pem, client-key.pem, all
+ * for "localhost". Made with openssl; returns DIR.
+ */
+export function makePki(dir: string): string {
+  const pki = join(dir, 'pki');
+  mkdirSync(pki, { recursive: true });
+  const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { cwd: pki, stdio: 'pipe' });
+  const key = (name: string) => `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ${name}`;
+  sh(`${key('ca-key.pem')} && openssl req -x509 -new -key ca-key.pem -out ca-cert.pem -days 2 -subj /CN=tsemu-test-ca`);
+  for (const who of ['server', 'client']) {
+    const usage = who === 'server' ? 'serverAuth' : 'clientAuth';
+    sh(`${key(`${who}-key.pem`)} && openssl req -new -key ${who}-key.pem -out ${who}.csr -subj /CN=localhost && ` +
+      `printf 'subjectAltName=DNS:localhost\\nextendedKeyUsage=${usage}\\n' > ${who}.ext && ` +
+      `openssl x509 -req -in ${who}.csr -CA ca-cert.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile ${who}.ext -out ${who}-cert.pem`);
+  }
+  return pki;
 }

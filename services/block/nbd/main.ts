@@ -12,12 +12,14 @@
  */
 import { spawn } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { version } from '../../common/version.js';
 import { openImage } from '../format/open.js';
 import type { BlockImage } from '../format/types.js';
-import { has, last, parseArgs, type Parsed } from '../img/args.js';
-import { NbdServer } from './server.js';
+import { has, last, parseArgs, parseOptionList, type Parsed } from '../img/args.js';
+import { NbdServer, type ServerTls } from './server.js';
 import { NBD_PORT } from './wire.js';
 
 const PROG = 'tsemu-nbd';
@@ -45,6 +47,14 @@ Block device options:
                             valid options are: 'none', 'writeback' (default),
                             'writethrough', 'directsync' and 'unsafe'
 
+ Security:
+      --object tls-creds-x509,id=ID,dir=DIR,endpoint=server[,verify-peer=on|off]
+                            TLS credentials: DIR holds ca-cert.pem, server-cert.pem
+                            and server-key.pem (QEMU's layout)
+      --tls-creds=ID        use the TLS credentials object ID: clients must
+                            negotiate TLS (verify-peer, the default, asks them
+                            for a certificate signed by the CA)
+
 General purpose options:
       --fork                fork off the server process and exit the parent
                             once the server is running
@@ -64,7 +74,7 @@ function parse(argv: string[]): Parsed {
   const p = parseArgs(argv, {
     short: 'hVp:b:k:e:tx:D:f:rnv',
     long: ['port=', 'bind=', 'socket=', 'shared=', 'persistent', 'export-name=', 'description=', 'format=', 'read-only', 'nocache',
-      'cache=', 'fork', 'pid-file=', 'verbose', 'help', 'version'],
+      'cache=', 'fork', 'pid-file=', 'verbose', 'help', 'version', 'object=', 'tls-creds='],
   });
   for (const [long, short] of Object.entries(LONG)) {
     const v = p.opts.get(long);
@@ -90,6 +100,36 @@ interface Options {
   persistent: boolean;
   fork: boolean;
   pidFile?: string;
+  tls?: ServerTls;
+}
+
+/** --object tls-creds-x509,... and --tls-creds=ID: the secure context, as qemu-nbd builds it. */
+function tlsOptions(p: Parsed): ServerTls | undefined {
+  const id = p.opts.get('tls-creds')?.at(-1);
+  if (id === undefined) return undefined;
+  const obj = (p.opts.get('object') ?? []).map((o) => parseOptionList([o])).find((o) => o.get('id') === id);
+  if (!obj) throw new Error(`No TLS credentials with id '${id}'`);
+  const type = [...obj.keys()][0];
+  if (type !== 'tls-creds-x509' && obj.get('qom-type') !== 'tls-creds-x509') throw new Error(`Object with id '${id}' is not TLS credentials`);
+  if ((obj.get('endpoint') ?? 'client') !== 'server') throw new Error('Expecting TLS credentials with a server endpoint');
+  const dir = obj.get('dir');
+  if (!dir) throw new Error(`TLS credentials '${id}' need dir=`);
+  const file = (name: string) => {
+    try {
+      return readFileSync(join(dir, name));
+    } catch (e) {
+      throw new Error(`Unable to access credentials ${join(dir, name)}: ${describe(e)}`);
+    }
+  };
+  const verifyPeer = !['off', 'no', 'false'].includes(obj.get('verify-peer') ?? 'on');
+  return {
+    context: createSecureContext({ ca: file('ca-cert.pem'), cert: file('server-cert.pem'), key: file('server-key.pem') }),
+    verifyPeer,
+  };
+}
+
+function describe(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (e as Error).message;
 }
 
 function options(p: Parsed): Options {
@@ -120,6 +160,7 @@ function options(p: Parsed): Options {
     persistent: has(p, 't'),
     fork: p.opts.has('fork'),
     pidFile: p.opts.get('pid-file')?.at(-1),
+    tls: tlsOptions(p),
   };
 }
 
@@ -173,7 +214,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${PROG}: Failed to blk_new_open '${o.file}': ${(e as Error).message}\n`);
     return 1;
   }
-  const nbd = new NbdServer([{ name: o.exportName, description: o.description, image, readOnly: o.readOnly || image.readOnly, multiConn: o.shared > 1 }]);
+  const nbd = new NbdServer([{ name: o.exportName, description: o.description, image, readOnly: o.readOnly || image.readOnly, multiConn: o.shared > 1 }], o.tls);
   return serve(nbd, image, o);
 }
 

@@ -10,9 +10,11 @@
  * (NBD_EINVAL, NBD_EPERM, NBD_ENOSPC...); a broken stream (bad magic, an oversized write
  * payload, an option that cannot be answered) is a hard disconnect. A write is only given
  * to the image once its whole payload has arrived, so a client that vanishes mid-request
- * leaves nothing half-done.
+ * leaves nothing half-done. With TLS credentials the server is FORCEDTLS: a client must
+ * NBD_OPT_STARTTLS before anything else.
  */
 import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
 import { BlockError, type BlockImage } from '../format/types.js';
 import { BufferPool } from './buffer-pool.js';
 import { WireReader } from './reader.js';
@@ -54,11 +56,21 @@ interface Request {
   buf: Buffer | null;
 }
 
+/** Server-side TLS (qemu-nbd --tls-creds): every client must STARTTLS first (FORCEDTLS). */
+export interface ServerTls {
+  context: SecureContext;
+  /** Require and check a client certificate against the CA. */
+  verifyPeer: boolean;
+}
+
 export class NbdServer {
   readonly pool = new BufferPool();
   private readonly sessions = new Set<Session>();
 
-  constructor(readonly exports: Export[]) {}
+  constructor(
+    readonly exports: Export[],
+    readonly tls?: ServerTls,
+  ) {}
 
   find(name: string): Export | undefined {
     return this.exports.find((e) => e.name === name);
@@ -102,7 +114,8 @@ function allowedFlags(type: number): number {
 }
 
 class Session {
-  private readonly reader = new WireReader();
+  private reader = new WireReader();
+  private tlsDone = false;
   private structured = false;
   private noZeroes = false;
   /** Export name the meta context was selected for, or null for none. */
@@ -117,16 +130,47 @@ class Session {
 
   constructor(
     private readonly server: NbdServer,
-    private readonly sock: Socket,
+    private sock: Socket,
   ) {}
+
+  private listen(sock: Socket): void {
+    const reader = this.reader;
+    sock.setNoDelay(true);
+    sock.on('data', (c: Buffer) => reader.push(c));
+    sock.on('error', () => this.drop());
+    sock.on('close', () => this.drop());
+    sock.on('drain', this.unstall);
+  }
+
+  /** Acknowledges NBD_OPT_STARTTLS; the rest of the session runs over TLS. */
+  private async startTls(ack: Buffer): Promise<void> {
+    const tls = this.server.tls!;
+    const raw = this.sock;
+    if (this.reader.buffered) throw new Disconnect('data after NBD_OPT_STARTTLS');
+    // The ACK must be on the wire, in clear, before the socket changes hands.
+    if (this.corked) {
+      this.corked = false;
+      raw.uncork();
+    }
+    await new Promise<void>((resolve, reject) => raw.write(ack, (e) => (e ? reject(e) : resolve())));
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('drain');
+    const secure = new TLSSocket(raw, { isServer: true, secureContext: tls.context, requestCert: tls.verifyPeer, rejectUnauthorized: tls.verifyPeer });
+    this.reader.close(new Disconnect());
+    this.reader = new WireReader();
+    this.sock = secure;
+    this.listen(secure);
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secure', resolve);
+      secure.once('error', reject);
+      secure.once('close', () => reject(new Disconnect('closed during the TLS handshake')));
+    });
+    this.tlsDone = true;
+  }
 
   async run(): Promise<void> {
     const done = new Promise<void>((r) => (this.finished = r));
-    this.sock.setNoDelay(true);
-    this.sock.on('data', (c: Buffer) => this.reader.push(c));
-    this.sock.on('error', () => this.drop());
-    this.sock.on('close', () => this.drop());
-    this.sock.on('drain', this.unstall);
+    this.listen(this.sock);
     const timer = setTimeout(() => this.drop(), HANDSHAKE_TIMEOUT_MS);
     try {
       const entered = await this.handshake();
@@ -161,11 +205,13 @@ class Session {
       return;
     }
     if (!this.corked) {
+      // Replies finished in one tick leave in one writev.
+      const sock = this.sock;
       this.corked = true;
-      this.sock.cork();
+      sock.cork();
       process.nextTick(() => {
-        this.corked = false;
-        if (!this.gone) this.sock.uncork();
+        if (this.sock === sock) this.corked = false;
+        if (sock.writableCorked) sock.uncork();
       });
     }
     this.sock.write(b, cb ? () => cb() : undefined);
@@ -199,12 +245,32 @@ class Session {
       if (option === W.OPT_EXPORT_NAME && len > W.MAX_STRING) return false;
       if (!known || len > MAX_OPTION) {
         await this.reader.discard(len);
+        if (this.server.tls && !this.tlsDone) {
+          this.error(option, W.REP_ERR_TLS_REQD, 'TLS negotiation required before this option');
+          continue;
+        }
         if (option === W.OPT_SET_META_CONTEXT) this.metaExport = null;
         if (!known) this.error(option, W.REP_ERR_UNSUP, `Unsupported option ${option}`);
         else this.error(option, W.REP_ERR_TOO_BIG, 'Option data too long');
         continue;
       }
       const data = len ? await this.reader.read(len) : Buffer.alloc(0);
+      if (this.server.tls && !this.tlsDone) {
+        // FORCEDTLS: nothing but STARTTLS and ABORT before TLS.
+        if (option === W.OPT_STARTTLS) {
+          if (len) {
+            this.error(option, W.REP_ERR_INVALID, 'NBD_OPT_STARTTLS takes no data');
+            continue;
+          }
+          await this.startTls(W.encodeOptionReply(option, W.REP_ACK));
+          continue;
+        }
+        if (option === W.OPT_EXPORT_NAME) return false;
+        if (option !== W.OPT_ABORT) {
+          this.error(option, W.REP_ERR_TLS_REQD, 'TLS negotiation required before this option');
+          continue;
+        }
+      }
       switch (option) {
         case W.OPT_EXPORT_NAME: {
           const e = this.server.find(data.toString('utf8'));
@@ -231,7 +297,8 @@ class Session {
           this.reply(option, W.REP_ACK);
           break;
         case W.OPT_STARTTLS:
-          this.error(option, W.REP_ERR_POLICY, 'TLS is not configured on this server');
+          if (this.tlsDone) this.error(option, W.REP_ERR_INVALID, 'TLS is already negotiated');
+          else this.error(option, W.REP_ERR_POLICY, 'TLS is not configured on this server');
           break;
         case W.OPT_STRUCTURED_REPLY:
           if (len) this.error(option, W.REP_ERR_INVALID, 'NBD_OPT_STRUCTURED_REPLY takes no data');
