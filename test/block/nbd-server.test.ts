@@ -150,7 +150,7 @@ test('bad command lines and images fail as qemu-nbd does', async (t) => {
     [['-k', join(dir, 's'), join(dir, 'missing.qcow2')], /^tsemu-nbd: Failed to blk_new_open '.*missing\.qcow2': Could not open '.*missing\.qcow2': No such file or directory\n$/],
     [['-f', 'qcow2', '-k', join(dir, 's'), sampleRaw(dir)], /^tsemu-nbd: Failed to blk_new_open '.*': Image is not in qcow2 format\n$/],
     [['-p', 'x', sampleRaw(dir)], /^tsemu-nbd: Invalid port number 'x'\n$/],
-    [['--cache=bogus', sampleRaw(dir)], /^tsemu-nbd: Invalid cache mode 'bogus'\n$/],
+    [['--cache=bogus', sampleRaw(dir)], /^tsemu-nbd: Invalid cache mode `bogus'\n$/],
   ];
   for (const [args, err] of cases) {
     const r = await run(t, process.execPath, [nbd, ...args]);

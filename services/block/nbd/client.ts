@@ -93,7 +93,6 @@ export class NbdConnection {
   private chunkFlags = 0;
   private chunkType = 0;
   private chunkLength = 0;
-  private dataOffset = 0;
 
   private constructor(
     private readonly sock: Socket,
@@ -383,8 +382,8 @@ export class NbdConnection {
     const off = W.getU64(b, at);
     const n = this.chunkLength - 8;
     if (!this.place(req, off, n)) return;
-    this.dataOffset = off - req.offset;
-    this.reader.fill(req.buf!.subarray(this.dataOffset, this.dataOffset + n), this.onDataDone);
+    const start = off - req.offset;
+    this.reader.fill(req.buf!.subarray(start, start + n), this.onDataDone);
   };
 
   private readonly onDataDone = (): void => this.endChunk();

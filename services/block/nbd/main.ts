@@ -142,7 +142,7 @@ function options(p: Parsed): Options {
   if (!/^\d+$/.test(sharedText) || shared < 0) throw new Error(`Invalid shared device number '${sharedText}'`);
   const cache = has(p, 'n') ? 'none' : p.opts.get('cache')?.at(-1);
   if (cache !== undefined && !['none', 'writeback', 'writethrough', 'directsync', 'unsafe'].includes(cache)) {
-    throw new Error(`Invalid cache mode '${cache}'`);
+    throw new Error(`Invalid cache mode \`${cache}'`);
   }
   if (has(p, 'k') && (has(p, 'p') || has(p, 'b'))) throw new Error('-k cannot be used with -p or -b');
   return {
