@@ -282,3 +282,17 @@ test('-blockdev driver=nbd (inet and unix, as a protocol node or file.driver=nbd
   }
   tcp.child.kill();
 });
+
+test('a qcow2 image made and filled over NBD (tsemu-img create/convert -n on an export) is a clean qcow2 file', async (t) => {
+  const dir = tempDir(t);
+  const f = join(dir, 'backing-store.raw');
+  await must('qemu-img', ['create', '-q', '-f', 'raw', f, '32M']);
+  const qn = await qemuNbd(t, dir, f, ['-f', 'raw', '-t']);
+  const src = sampleRaw(dir);
+  await imgOk(['create', '-q', '-f', 'qcow2', qn.uri, '8M']);
+  await imgOk(['convert', '-n', '-O', 'qcow2', src, qn.uri]);
+  t.regex(await must('qemu-img', ['check', '-U', f]), /No errors were found/);
+  t.regex(await must('qemu-img', ['compare', '-U', '-f', 'raw', '-F', 'qcow2', src, f]), /Images are identical/);
+  const grow = await img(['resize', '-f', 'raw', qn.uri, '64M']);
+  t.regex(grow.stderr, /Cannot grow NBD nodes/);
+});

@@ -260,10 +260,14 @@ export class NbdProtocol implements BlockProtocol {
     if (this.info.flags & W.FLAG_SEND_FLUSH && !this.readOnly) await this.run(W.CMD_FLUSH, 0, 0, 0, null);
   }
 
+  /**
+   * An export's size is the server's: growing fails; shrinking is accepted and changes
+   * nothing, as QEMU's nbd driver does for inexact truncation (so qcow2 can be created on an
+   * export, whose tail then goes unused).
+   */
   async truncate(size: number): Promise<void> {
     this.check(true);
-    if (size === this.info.size) return;
-    throw new BlockError(size > this.info.size ? 'Cannot grow NBD nodes' : 'Cannot resize NBD nodes', 'ENOTSUP');
+    if (size > this.info.size) throw new BlockError('Cannot grow NBD nodes', 'ENOTSUP');
   }
 
   /** Runs an effect-only command over [offset, offset+length) in pieces the wire can carry. */
