@@ -113,6 +113,7 @@ test('writes, zeroes and trims through the client land in the export (qemu-nbd, 
   await p.writeZeroes(1 << 20, 1 << 20, true);
   await p.discard(6 << 20, 1 << 20);
   await p.pwrite(Buffer.alloc(100, 0xab), 12345); // unaligned: the server allows it (block size 1)
+  await p.pwrite(new Uint8Array(new SharedArrayBuffer(8192)).fill(0xcd).subarray(4096), 7 << 20); // from shared memory, as guest RAM
   await p.flush();
   await p.close();
   const b = readFileSync(f);
@@ -120,6 +121,7 @@ test('writes, zeroes and trims through the client land in the export (qemu-nbd, 
   t.true(b.subarray(4096, 12288).every((x) => x === 0));
   t.true(b.subarray(1 << 20, 2 << 20).every((x) => x === 0));
   t.true(b.subarray(12345, 12445).every((x) => x === 0xab));
+  t.true(b.subarray(7 << 20, (7 << 20) + 4096).every((x) => x === 0xcd));
   t.true(b.subarray(12445, 1 << 20).equals(s.subarray(12445, 1 << 20)));
   t.true(b.subarray(2 << 20, 6 << 20).equals(s.subarray(2 << 20, 6 << 20)));
 });
