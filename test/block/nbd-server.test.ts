@@ -349,3 +349,40 @@ test('TLS: --object tls-creds-x509 --tls-creds; nbdinfo, nbdcopy and tsemu-img c
   t.is(bad.code, 1);
   t.regex(bad.stderr, /^tsemu-nbd: Unable to access credentials .*ca-cert\.pem: No such file or directory\n$/);
 });
+
+test('NBD_OPT_EXPORT_NAME (with and without the 124 zero bytes), NBD_OPT_ABORT, an unknown name drops', async (t) => {
+  const dir = tempDir(t);
+  const f = sampleRaw(dir);
+  const s = await tsemuNbd(t, dir, f, ['-f', 'raw', '-r', '-t', '-x', 'x']);
+  const hello = async (clientFlags: number) => {
+    const c = await rawConnect(s.sock);
+    const rx = new Received(c);
+    await rx.take(18);
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(clientFlags);
+    c.write(b);
+    return { c, rx };
+  };
+  for (const [flags, len] of [[W.FLAG_C_FIXED_NEWSTYLE | W.FLAG_C_NO_ZEROES, 10], [W.FLAG_C_FIXED_NEWSTYLE, 134], [0, 134]] as const) {
+    const { c, rx } = await hello(flags);
+    c.write(W.encodeOption(W.OPT_EXPORT_NAME, Buffer.from('x')));
+    const r = (await rx.take(len))!;
+    t.is(Number(r.readBigUInt64BE(0)), 4 << 20);
+    t.truthy(r.readUInt16BE(8) & W.FLAG_READ_ONLY);
+    if (len === 134) t.true(r.subarray(10).every((x) => x === 0));
+    c.write(request(W.CMD_READ, 0, 4096, 1));
+    t.deepEqual(await simpleReply(rx), { error: 0, cookie: 1 });
+    t.true((await rx.take(4096))!.equals(readFileSync(f).subarray(0, 4096)));
+    c.write(request(W.CMD_DISC, 0, 0, 2));
+    t.true(await rx.closed(), 'NBD_CMD_DISC closes the connection');
+  }
+  let { c, rx } = await hello(W.FLAG_C_FIXED_NEWSTYLE);
+  c.write(W.encodeOption(W.OPT_ABORT));
+  const h = (await rx.take(20))!;
+  t.is(h.readUInt32BE(12), W.REP_ACK);
+  t.true(await rx.closed());
+  ({ c, rx } = await hello(W.FLAG_C_FIXED_NEWSTYLE));
+  c.write(W.encodeOption(W.OPT_EXPORT_NAME, Buffer.from('nope')));
+  t.true(await rx.closed(), 'an unknown name cannot be refused politely: the server hangs up');
+  t.is(await must('nbdinfo', ['--size', s.uri.replace('/?', '/x?')]), `${4 << 20}\n`);
+});

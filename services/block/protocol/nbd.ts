@@ -61,11 +61,6 @@ export class NbdProtocol implements BlockProtocol {
     return this.forceReadOnly || !!(this.info.flags & W.FLAG_READ_ONLY);
   }
 
-  /** True when the export reports allocation (base:allocation was negotiated). */
-  get hasBlockStatus(): boolean {
-    return this.conn.negotiated.allocationContext !== null;
-  }
-
   private watch(conn: NbdConnection): void {
     conn.onLost = (reqs, err) => this.lost(reqs, err);
   }
