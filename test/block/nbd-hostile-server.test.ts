@@ -25,6 +25,8 @@ interface Req {
 interface Script {
   /** Replaces the 18-byte greeting. */
   greeting?: Buffer;
+  /** Hang up right after the greeting. */
+  hangUp?: boolean;
   /** Export size and flags in NBD_INFO_EXPORT. */
   size?: bigint;
   flags?: number;
@@ -66,7 +68,8 @@ async function fakeServer(t: ExecutionContext, script: Script): Promise<string> 
     s.on('error', () => {});
     const rx = new Received(s);
     if (script.greeting) s.write(script.greeting);
-    else {
+    if (script.hangUp) return void s.end();
+    if (!script.greeting) {
       const g = Buffer.alloc(18);
       g.writeBigUInt64BE(W.NBDMAGIC, 0);
       g.writeBigUInt64BE(W.IHAVEOPT, 8);
@@ -149,7 +152,7 @@ test('an oldstyle server that cuts its greeting short', (t) => {
   const g = Buffer.alloc(40);
   g.writeBigUInt64BE(W.NBDMAGIC, 0);
   g.writeBigUInt64BE(W.CLISERV_MAGIC, 8);
-  return openFails(t, { greeting: g }, /closed/);
+  return openFails(t, { greeting: g, hangUp: true }, /closed/);
 });
 
 test('an export size beyond 2^53 is refused', (t) => openFails(t, { size: 1n << 60n }, /export size .* too large/));
