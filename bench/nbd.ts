@@ -6,7 +6,8 @@
  *           serving the same image (raw; qcow2 for tsemu-nbd and qemu-nbd), over one
  *           connection, then with multi-conn (nbdcopy's default 4 connections; -e 4)
  *   client  tsemu-img convert -O raw vs qemu-img convert -O raw of an nbdkit export (the
- *           file plugin over the raw image), into a file on tmpfs
+ *           file plugin over the raw image), into a file on tmpfs; and the same converts from
+ *           the raw file, for reference (convert's own cost, without NBD)
  *
  * Each server gets one untimed pass first (page cache, JIT warm-up), so the figures are
  * steady-state throughput. MiB/s of image data; ratio = tsemu / peer (above 1: tsemu is faster).
@@ -112,25 +113,28 @@ export async function benchNbd(root: string, workDir: string, repeats: number): 
   await serve('serve qcow2, 1 conn', 'qcow2', qcow2, 1);
   await serve('serve qcow2, 4 conns', 'qcow2', qcow2, 4);
 
-  // The client: both converters read the same nbdkit export into tmpfs.
+  // The client: both converters read the same nbdkit export into tmpfs; the same convert
+  // from the raw file itself is the reference (what convert costs without NBD).
   const kit = await start('nbdkit', 'nbdkit', ['-f', '-r', '-U', join(workDir, 'k.sock'), 'file', raw], join(workDir, 'k.sock'));
   const outDir = existsSync('/dev/shm') ? '/dev/shm' : workDir;
   const out = join(outDir, `tsemu-bench-nbd-${process.pid}.raw`);
   try {
-    const t: number[] = [];
-    const q: number[] = [];
-    for (let i = 0; i < repeats; i++) {
-      rmSync(out, { force: true });
-      q.push(timed('qemu-img', ['convert', '-O', 'raw', uri(kit.sock), out]));
-      rmSync(out, { force: true });
-      t.push(timed(process.execPath, [join(root, 'bin/tsemu-img'), 'convert', '-O', 'raw', uri(kit.sock), out]));
+    for (const [name, source] of [['client convert', uri(kit.sock)], ['(convert from file)', raw]] as const) {
+      const t: number[] = [];
+      const q: number[] = [];
+      for (let i = 0; i < repeats; i++) {
+        rmSync(out, { force: true });
+        q.push(timed('qemu-img', ['convert', '-O', 'raw', source, out]));
+        rmSync(out, { force: true });
+        t.push(timed(process.execPath, [join(root, 'bin/tsemu-img'), 'convert', '-O', 'raw', source, out]));
+      }
+      const tm = median(t);
+      const qm = median(q);
+      rows.push({
+        name, tsemu: 'tsemu-img convert', peer: 'qemu-img convert', tsemuMiBs: tm ? mib / tm : null, peerMiBs: qm ? mib / qm : null,
+        ratio: tm && qm ? qm / tm : null,
+      });
     }
-    const tm = median(t);
-    const qm = median(q);
-    rows.push({
-      name: 'client convert', tsemu: 'tsemu-img convert', peer: 'qemu-img convert', tsemuMiBs: tm ? mib / tm : null, peerMiBs: qm ? mib / qm : null,
-      ratio: tm && qm ? qm / tm : null,
-    });
   } finally {
     rmSync(out, { force: true });
     stop(kit);
