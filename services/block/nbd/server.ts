@@ -461,7 +461,9 @@ class Session {
   };
 
   private endAfterDisc(): void {
-    this.sock.end();
+    // Replies flushed, then close: no waiting on the client's side of the shutdown.
+    const sock = this.sock;
+    sock.end(() => sock.destroy());
     this.gone = true;
     this.reader.close(new Disconnect());
     this.maybeFinish();
