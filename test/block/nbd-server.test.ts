@@ -9,7 +9,7 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { binPath, run, tempDir, waitFor } from '../helpers/procs.js';
 import { img, must, qemuIo, rng, tool } from './tools.js';
 import { makePki, qemuNbd, rawConnect, Received, tsemuNbd } from './nbd-servers.js';
@@ -158,6 +158,13 @@ test('bad command lines and images fail as qemu-nbd does', async (t) => {
     t.regex(r.stderr, err);
     t.is(r.stdout, '');
   }
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+  t.teardown(() => busy.close());
+  const port = (busy.address() as { port: number }).port;
+  const inUse = await run(t, process.execPath, [nbd, '-b', '127.0.0.1', '-p', String(port), sampleRaw(dir)]);
+  t.is(inUse.code, 1);
+  t.is(inUse.stderr, `tsemu-nbd: Failed to bind socket to 127.0.0.1:${port}: Address already in use\n`);
   const help = await run(t, process.execPath, [nbd, '--help']);
   t.is(help.code, 0);
   t.regex(help.stdout, /^Usage: tsemu-nbd \[OPTIONS\] FILE/);
