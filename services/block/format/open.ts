@@ -4,6 +4,8 @@
  * Formats register here as they are built.
  */
 import { openProtocol as openNamedProtocol } from '../protocol/registry.js';
+// Protocol drivers register themselves: importing them here gives every openImage user all of them.
+import '../protocol/nbd.js';
 import { RawImage } from './raw.js';
 import { Qcow2Image } from './qcow2/image.js';
 import { QedImage } from './qed/image.js';

@@ -1,7 +1,8 @@
 /**
  * The raw format: guest bytes are protocol bytes, one to one. Sparse where the protocol
- * is (a host file with holes); blockStatus reports everything as data because Node has
- * no SEEK_DATA/SEEK_HOLE (qemu-img map on a sparse raw file is finer-grained).
+ * is (a host file with holes); blockStatus is the protocol's where it has one (NBD's
+ * base:allocation), else everything is data because Node has no SEEK_DATA/SEEK_HOLE
+ * (qemu-img map on a sparse raw file is finer-grained).
  */
 import { BlockError, type BlockExtent, type BlockImage, type BlockProtocol, type CheckResult, type ImageInfo } from './types.js';
 
@@ -66,7 +67,9 @@ export class RawImage implements BlockImage {
 
   async blockStatus(offset: number, length: number): Promise<BlockExtent[]> {
     this.range(offset, length);
-    return length ? [{ offset, length, data: true, zero: false, depth: 0, hostOffset: offset }] : [];
+    if (!length) return [];
+    if (this.protocol.blockStatus) return this.protocol.blockStatus(offset, length);
+    return [{ offset, length, data: true, zero: false, depth: 0, hostOffset: offset }];
   }
 
   async resize(size: number): Promise<void> {

@@ -50,6 +50,12 @@ export interface BlockProtocol {
   writeZeroes?(offset: number, length: number, unmap: boolean): Promise<void>;
   /** Bytes the protocol occupies on the host (qemu-img info's "disk size"), if known. */
   allocatedSize?(): Promise<number | undefined>;
+  /**
+   * Allocation of [offset, offset+length) where the protocol knows it (NBD's base:allocation):
+   * merged extents at depth 0 with hostOffset = offset, `data` false for holes, `zero` where the
+   * range reads as zeros. Optional: protocols without it are all data.
+   */
+  blockStatus?(offset: number, length: number): Promise<BlockExtent[]>;
   close(): Promise<void>;
 }
 

@@ -44,6 +44,9 @@ export function describeErrno(code: string, fallback: string): string {
     EIO: 'Input/output error',
     EINVAL: 'Invalid argument',
     EFBIG: 'File too large',
+    EADDRINUSE: 'Address already in use',
+    EADDRNOTAVAIL: 'Cannot assign requested address',
+    ECONNREFUSED: 'Connection refused',
   };
   return text[code] ?? fallback;
 }

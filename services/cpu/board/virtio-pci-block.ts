@@ -5,6 +5,11 @@
  *   -drive file=X[,format=raw|qcow2][,if=virtio|none][,id=ID][,readonly=on][,cache=MODE][,serial=S]
  *   -blockdev driver=qcow2|raw,node-name=N,file.driver=file,file.filename=X[,read-only=on][,cache.direct=on]
  *   -blockdev driver=file,node-name=F,filename=X   then   -blockdev driver=qcow2,node-name=N,file=F
+ *   -blockdev driver=nbd,node-name=F,server.type=inet,server.host=H,server.port=P[,export=E]
+ *             (or server.type=unix,server.path=S)[,tls-creds=DIR][,reconnect-delay=SECONDS]
+ *             usable as file=F of a format node, or directly as a raw drive; also file.driver=nbd,
+ *             file.server.host=... on a format node; -drive file=nbd://... passes through as is.
+ *             tls-creds names a directory laid out as QEMU's tls-creds-x509 dir= (no -object here).
  *   -device virtio-blk-pci,drive=ID|N[,id=DEV][,num-queues=N][,queue-size=N][,serial=S][,addr=SLOT]
  *
  * `if=virtio` (the default here) makes a virtio-blk-pci device of the drive at once, as
@@ -95,6 +100,36 @@ interface Drive {
   blockdev?: boolean;
 }
 
+/**
+ * The nbd:// or nbd+unix:// URL for -blockdev driver=nbd options (under `prefix`, "" or
+ * "file."): server.type=inet|unix, server.host/port or server.path, export, tls-creds,
+ * reconnect-delay (the last two as the block service's URL query parameters).
+ */
+function nbdUrl(kv: Map<string, string>, prefix: string, spec: string): string {
+  const get = (k: string) => kv.get(prefix + k);
+  const type = get('server.type') ?? (get('server.path') !== undefined ? 'unix' : 'inet');
+  const name = encodeURIComponent(get('export') ?? '');
+  const query: string[] = [];
+  let url: string;
+  if (type === 'unix') {
+    const path = get('server.path');
+    if (!path) throw new BlockOptionError(`-blockdev ${spec}: server.type=unix needs server.path=`);
+    url = `nbd+unix:///${name}`;
+    query.push(`socket=${encodeURIComponent(path)}`);
+  } else if (type === 'inet') {
+    const host = get('server.host');
+    if (!host) throw new BlockOptionError(`-blockdev ${spec}: server.type=inet needs server.host=`);
+    const port = get('server.port') ?? '10809';
+    if (!/^\d+$/.test(port)) throw new BlockOptionError(`-blockdev ${spec}: server.port must be a port number`);
+    url = `nbd://${host.includes(':') ? `[${host}]` : host}:${port}/${name}`;
+  } else throw new BlockOptionError(`-blockdev ${spec}: server.type '${type}' is not supported (inet or unix)`);
+  for (const k of ['tls-creds', 'reconnect-delay']) {
+    const v = get(k);
+    if (v !== undefined) query.push(`${k}=${encodeURIComponent(v)}`);
+  }
+  return query.length ? `${url}?${query.join('&')}` : url;
+}
+
 /** The block devices that -drive, -blockdev and -device ask for. */
 export function parseBlockOptions(drives: readonly string[], blockdevs: readonly string[], devices: readonly string[]): BlockDevice[] {
   const byId = new Map<string, Drive>();
@@ -128,9 +163,19 @@ export function parseBlockOptions(drives: readonly string[], blockdevs: readonly
       files.set(node, f);
       continue;
     }
+    if (driver === 'nbd') {
+      const url = nbdUrl(kv, '', spec);
+      files.set(node, url);
+      // A protocol node used as a drive is its raw bytes, as in QEMU.
+      if (byId.has(node)) throw new BlockOptionError(`Duplicate nodes with node-name='${node}'`);
+      byId.set(node, { id: node, file: url, format: 'raw', readOnly: onOff(kv.get('read-only'), 'read-only'), used: false, blockdev: true });
+      continue;
+    }
     if (driver !== 'raw' && driver !== 'qcow2' && driver !== 'qed') throw new BlockOptionError(`-blockdev ${spec}: driver '${driver}' is not supported`);
     const fileRef = kv.get('file');
-    const file = kv.get('file.filename') ?? (fileRef !== undefined ? files.get(fileRef) : undefined);
+    const fileDriver = kv.get('file.driver');
+    if (fileDriver !== undefined && fileDriver !== 'file' && fileDriver !== 'nbd') throw new BlockOptionError(`-blockdev ${spec}: file.driver '${fileDriver}' is not supported`);
+    const file = fileDriver === 'nbd' ? nbdUrl(kv, 'file.', spec) : kv.get('file.filename') ?? (fileRef !== undefined ? files.get(fileRef) : undefined);
     if (!file) throw new BlockOptionError(`-blockdev ${spec}: needs file.filename= or file=NODE of a driver=file node`);
     const cache = kv.get('cache.direct') === 'on' ? 'none' : kv.get('cache.no-flush') === 'on' ? 'unsafe' : undefined;
     if (byId.has(node)) throw new BlockOptionError(`Duplicate nodes with node-name='${node}'`);
