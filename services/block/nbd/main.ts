@@ -202,7 +202,8 @@ export async function main(argv: string[]): Promise<number> {
     o = options(p);
   } catch (e) {
     const usage = e instanceof UsageError || (e as { errno?: string }).errno === 'EINVAL';
-    process.stderr.write(`${PROG}: ${(e as Error).message}\n${usage ? `Try \`${PROG} --help' for more information.\n` : ''}`);
+    // one line, as every tsemu command reports a mistake (qemu-nbd adds a second 'Try' line)
+    process.stderr.write(`${PROG}: ${(e as Error).message}${usage ? ` (try '${PROG} --help')` : ''}\n`);
     return 1;
   }
   if (o.fork) return forkServer(argv);
