@@ -5,8 +5,9 @@
  * Addresses: "unix:/path/to.sock", "unix:relative.sock", "tcp:HOST:PORT", "HOST:PORT".
  */
 import * as grpc from '@grpc/grpc-js';
-import { existsSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { claimSocketPath } from './unix-socket.js';
 import {
   HealthCheckRequest,
   HealthCheckResponse,
@@ -107,8 +108,10 @@ export async function serve(
 
   for (const spec of opts.listen) {
     const a = parseAddress(spec);
-    if (a.kind === 'unix' && existsSync(a.path)) {
-      throw new Error(`cannot listen on ${spec}: the socket file exists (another instance, or a stale file)`);
+    if (a.kind === 'unix') {
+      await claimSocketPath(a.path).catch((e: Error) => {
+        throw new Error(`cannot listen on ${spec}: ${e.message}`);
+      });
     }
     const port = await new Promise<number>((res, rej) =>
       server.bindAsync(grpcTarget(a), grpc.ServerCredentials.createInsecure(), (err, p) => (err ? rej(err) : res(p))),

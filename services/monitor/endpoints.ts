@@ -11,11 +11,12 @@
  * address must wait longer after each one (1 s doubling, up to a minute).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { resolve } from 'node:path';
 import { logger } from '../common/log.js';
+import { claimSocketPath } from '../common/unix-socket.js';
 import { HmpSession, QmpSession, type Session, type Transport } from './session.js';
 import { FrameReader, frame, handshake } from './websocket.js';
 import type { MachineLink } from './machine-link.js';
@@ -244,7 +245,11 @@ export async function openEndpoint(spec: EndpointSpec, link: MachineLink, limite
   }
   // no client can make us accept without bound
   server.maxConnections = 256;
-  if (spec.unix && existsSync(spec.unix)) throw new Error(`${where}: the socket file exists (another instance, or a stale file)`);
+  if (spec.unix) {
+    await claimSocketPath(spec.unix).catch((e: Error) => {
+      throw new Error(`cannot listen on ${where}: ${e.message}`);
+    });
+  }
   await new Promise<void>((res, rej) => {
     server.once('error', (e) => rej(new Error(`cannot listen on ${where}: ${e.message}`)));
     if (spec.unix) server.listen(spec.unix, () => res());

@@ -1,9 +1,9 @@
 /**
  * NBD servers for tests: tsemu-nbd, qemu-nbd and nbdkit on unix sockets in a test's temp
- * dir, started and waited for (the socket exists), killed at teardown.
+ * dir, started and waited for (listening on the socket), killed at teardown.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -21,11 +21,26 @@ export function nbdUri(sock: string, name = ''): string {
   return `nbd+unix:///${encodeURIComponent(name)}?socket=${sock}`;
 }
 
+/**
+ * True once a process listens on unix socket `path`: the file appears at bind(), before
+ * listen(), so its existence alone races. /proc/net/unix flags a listening socket with
+ * __SO_ACCEPTCON (0x10000); checking it costs the server nothing, where a probe connection
+ * would end a qemu-nbd started without -t.
+ */
+function listening(path: string): boolean {
+  if (!existsSync(path)) return false;
+  for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f[7] === path && (parseInt(f[3]!, 16) & 0x10000) !== 0) return true;
+  }
+  return false;
+}
+
 async function waitForSocket(p: Child, sock: string, what: string): Promise<void> {
   const deadline = Date.now() + 20_000;
   let exited = false;
   void p.exited.then(() => (exited = true));
-  while (!existsSync(sock)) {
+  while (!listening(sock)) {
     if (exited) throw new Error(`${what} exited before listening: ${p.stderr()}`);
     if (Date.now() > deadline) throw new Error(`${what} did not listen on ${sock}: ${p.stderr()}`);
     await sleep(20);

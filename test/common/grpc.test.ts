@@ -4,6 +4,7 @@
  */
 import test from 'ava';
 import { existsSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import {
   call,
@@ -86,12 +87,22 @@ test('serve on tcp port 0 reports the port it got', async (t) => {
   t.is((await serviceInfo(address!, 20000)).name, 'tcp');
 });
 
-test('serve refuses a socket file that exists, and a bad address', async (t) => {
+test('serve refuses a live socket or a file that is not one, takes over a stale socket, refuses a bad address', async (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'taken.sock');
   writeFileSync(path, '');
   await t.throwsAsync(serve({ name: 'x', version: '0', listen: [`unix:${path}`], onShutdown: () => {} }, () => {}), {
-    message: /cannot listen on unix:.*taken\.sock: the socket file exists/,
+    message: /cannot listen on unix:.*taken\.sock: .*taken\.sock exists and is not a socket/,
+  });
+  // a socket file nobody accepts on (its process was killed): removed and listened on again
+  const stale = join(dir, 'stale.sock');
+  execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', stale]);
+  const again = await serve({ name: 'stale', version: '0', listen: [`unix:${stale}`], onShutdown: () => {} }, () => {});
+  t.teardown(() => again.close(100));
+  await waitHealthy(`unix:${stale}`, 20000);
+  // a live one is another instance's
+  await t.throwsAsync(serve({ name: 'x', version: '0', listen: [`unix:${stale}`], onShutdown: () => {} }, () => {}), {
+    message: /cannot listen on unix:.*stale\.sock: another instance is listening on/,
   });
   await t.throwsAsync(serve({ name: 'x', version: '0', listen: ['nowhere'], onShutdown: () => {} }, () => {}), {
     message: /bad address 'nowhere'/,
