@@ -10,6 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { median, timed } from './measure.js';
 
 export interface ImageIoResult {
   name: string;
@@ -26,17 +27,7 @@ const CASES = [
   { name: 'write-64k', prealloc: false, args: ['-w', '-c', '10000', '-d', '32', '-s', '65536'] },
 ];
 
-function median(xs: number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
-function timed(cmd: string, args: string[]): number {
-  const t0 = process.hrtime.bigint();
-  execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  return Number(process.hrtime.bigint() - t0) / 1e9;
-}
 
 export function benchImageIo(root: string, workDir: string, repeats: number): ImageIoResult[] {
   mkdirSync(workDir, { recursive: true });

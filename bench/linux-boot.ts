@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDefaultVm } from '../services/cpu/guest/default-vm.js';
+import { median } from './measure.js';
 
 export interface BootSample {
   machine: string;
@@ -83,11 +84,6 @@ function bootOnce(cmd: string, args: string[], machine: string, smp: number, tim
   });
 }
 
-function median(xs: number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 export async function benchLinuxBoot(root: string, smps: number[], repeats: number): Promise<LinuxBootResult[]> {
   const vm = await ensureDefaultVm({ cache: process.env.TSEMU_CACHE });

@@ -17,6 +17,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, writeSync, rmSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { join } from 'node:path';
+import { median, timed } from './measure.js';
 
 export interface NbdBenchRow {
   name: string;
@@ -29,17 +30,7 @@ export interface NbdBenchRow {
   ratio: number | null;
 }
 
-function median(xs: number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
-function timed(cmd: string, args: string[]): number {
-  const t0 = process.hrtime.bigint();
-  execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  return Number(process.hrtime.bigint() - t0) / 1e9;
-}
 
 async function waitFor(path: string, proc: ChildProcess, what: string): Promise<void> {
   const deadline = Date.now() + 30_000;
