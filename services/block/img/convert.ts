@@ -13,6 +13,7 @@ import { has, last, parseArgs, parseOptionList } from './args.js';
 import { CommandError, open, type Out } from './common.js';
 import { DeflatePool } from './deflate-pool.js';
 import { parseSize } from './sizes.js';
+import { CACHE_MODES } from '../protocol/registry.js';
 
 interface Source {
   img: BlockImage;
@@ -38,6 +39,9 @@ export async function convert(argv: string[], io: Out): Promise<number> {
   if (compress && outFmt !== 'qcow2') throw new CommandError(`Compression not supported for this file format`);
   const sparse = has(p, 'S') ? parseSize(last(p, 'S')!, 'sparse size') : 4096;
   const tasks = Math.max(1, Math.min(16, Number(last(p, 'm') ?? 8)));
+  // the output's cache mode: unsafe unless asked, as qemu-img convert (no flush at the end)
+  const cache = last(p, 't') ?? 'unsafe';
+  if (!CACHE_MODES.includes(cache)) throw new CommandError(`Invalid cache option: ${cache}`);
   const snap = last(p, 'l') ?? last(p, 's');
   if (snap !== undefined && names.length > 1) throw new CommandError('No support for concatenating multiple snapshots');
   const sources: Source[] = [];
@@ -68,7 +72,7 @@ export async function convert(argv: string[], io: Out): Promise<number> {
         throw new CommandError(`${target}: error while converting ${outFmt}: ${(e as Error).message}`);
       }
     }
-    out = await open(target, { format: outFmt, readOnly: false, backing: false });
+    out = await open(target, { format: outFmt, readOnly: false, backing: false, cache });
     if (compress && !out.writeCompressed) throw new CommandError('Compression not supported for this file format');
     if (!fresh && out.size < total) throw new CommandError('Target image too small');
     const unit = Math.max(out.granularity, compress ? out.granularity : 0);
@@ -78,9 +82,9 @@ export async function convert(argv: string[], io: Out): Promise<number> {
     const progress = has(p, 'p') && !has(p, 'q');
     const report = () => { if (progress) io.out(`    (${((100 * done) / Math.max(total, 1)).toFixed(2)}/100%)\r`); };
     report();
-    const step = async (pos: number): Promise<void> => {
+    const step = async (pos: number, whole: Uint8Array): Promise<void> => {
       const len = Math.min(chunk, total - pos);
-      const buf = new Uint8Array(len);
+      const buf = whole.subarray(0, len);
       // Gather the chunk from whichever sources it spans, skipping holes.
       const holes: Array<[number, number]> = [];
       for (const s of sources) {
@@ -90,7 +94,11 @@ export async function convert(argv: string[], io: Out): Promise<number> {
         const status = await s.view.blockStatus(a - s.start, b - a);
         for (const e of status) {
           const at = e.offset + s.start - pos;
-          if (e.zero) holes.push([at, e.length]);
+          if (e.zero) {
+            holes.push([at, e.length]);
+            // not read: the reused buffer must hold zeros there
+            buf.fill(0, at, at + e.length);
+          }
           else await s.view.read(buf.subarray(at, at + e.length), e.offset);
         }
       }
@@ -129,10 +137,13 @@ export async function convert(argv: string[], io: Out): Promise<number> {
       report();
     };
     const worker = async () => {
+      // one buffer per task for the whole run: a fresh 2 MiB buffer per chunk costs the
+      // allocation and its page faults every time
+      const whole = new Uint8Array(chunk);
       while (next < total) {
         const pos = next;
         next += chunk;
-        await step(pos);
+        await step(pos, whole);
       }
     };
     await Promise.all(Array.from({ length: tasks }, worker));

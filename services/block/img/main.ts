@@ -17,7 +17,7 @@ Command syntax:
   check [--output=ofmt] [-f fmt] [-r [leaks | all]] filename
   commit [-f fmt] [-t cache] [-b base] [-d] filename
   compare [-f fmt] [-F fmt] [-s] filename1 filename2
-  convert [-c] [-p] [-n] [-f fmt] [-O output_fmt] [-o options] [-l snapshot_param] [-S sparse_size] [-m num_tasks] filename [filename2 [...]] output_filename
+  convert [-c] [-p] [-n] [-f fmt] [-t cache] [-O output_fmt] [-o options] [-l snapshot_param] [-S sparse_size] [-m num_tasks] filename [filename2 [...]] output_filename
   create [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
   info [-f fmt] [--output=ofmt] [--backing-chain] filename
   map [-f fmt] [--output=ofmt] filename

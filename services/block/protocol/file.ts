@@ -24,6 +24,8 @@ export interface FileOpenOptions {
   create?: boolean;
   /** Flush after every write (cache=writethrough|none|directsync). */
   writeThrough?: boolean;
+  /** cache=unsafe: flushes do nothing (qemu-img convert's default for its output). */
+  unsafe?: boolean;
 }
 
 /** An errno name from a Node error, for BlockError. */
@@ -60,6 +62,7 @@ export class FileProtocol implements BlockProtocol {
     private readonly fh: FileHandle,
     readonly readOnly: boolean,
     private readonly writeThrough: boolean,
+    private readonly unsafe = false,
   ) {}
 
   static async open(filename: string, opts: FileOpenOptions = {}): Promise<FileProtocol> {
@@ -73,7 +76,7 @@ export class FileProtocol implements BlockProtocol {
         await fh.close();
         throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
       }
-      return new FileProtocol(filename, fh, readOnly, !!opts.writeThrough);
+      return new FileProtocol(filename, fh, readOnly, !!opts.writeThrough, !!opts.unsafe);
     } catch (e) {
       const code = errnoOf(e);
       throw new BlockError(`Could not open '${filename}': ${describeErrno(code, (e as Error).message)}`, code);
@@ -144,7 +147,7 @@ export class FileProtocol implements BlockProtocol {
 
   async flush(): Promise<void> {
     this.check(false);
-    if (this.readOnly) return;
+    if (this.readOnly || this.unsafe) return;
     try {
       await this.fh.sync();
     } catch (e) {

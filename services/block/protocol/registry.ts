@@ -36,6 +36,9 @@ export function registerProtocol(driver: ProtocolDriver): void {
   else drivers.push(driver);
 }
 
+/** QEMU's cache modes, for checking what a user typed. */
+export const CACHE_MODES = ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'];
+
 function writeThrough(cache: string | undefined): boolean {
   return cache !== undefined && ['writethrough', 'none', 'directsync'].includes(cache);
 }
@@ -43,7 +46,8 @@ function writeThrough(cache: string | undefined): boolean {
 const file: ProtocolDriver = {
   name: 'file',
   claims: () => true,
-  open: (filename, opts) => FileProtocol.open(filename, { readOnly: opts.readOnly, writeThrough: writeThrough(opts.cache) }),
+  open: (filename, opts) =>
+    FileProtocol.open(filename, { readOnly: opts.readOnly, writeThrough: writeThrough(opts.cache), unsafe: opts.cache === 'unsafe' }),
   async create(filename, size) {
     const f = await FileProtocol.open(filename, { create: true });
     try {
