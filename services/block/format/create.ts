@@ -3,6 +3,7 @@
  * (-o cluster_size=,refcount_bits=,compat=,lazy_refcounts=,preallocation=,backing_file=,backing_fmt=).
  */
 import { createProtocol } from '../protocol/registry.js';
+import '../protocol/rbd.js';
 import { checkQcow2Create, createQcow2 } from './qcow2/create.js';
 import { BlockError } from './types.js';
 

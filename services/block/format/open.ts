@@ -4,6 +4,8 @@
  * Formats register here as they are built.
  */
 import { openProtocol as openNamedProtocol } from '../protocol/registry.js';
+// Protocol drivers register themselves on import: every openImage user gets them.
+import '../protocol/rbd.js';
 import { RawImage } from './raw.js';
 import { Qcow2Image } from './qcow2/image.js';
 import { BlockError, type BlockImage, type BlockProtocol, type OpenOptions } from './types.js';
