@@ -192,6 +192,11 @@ keyring = ${d}/mon.keyring
     this.osd?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
   }
 
+  /** Freezes or thaws the monitor. */
+  freezeMon(frozen: boolean): void {
+    this.mon?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   async stop(): Promise<void> {
     for (const p of [this.osd, this.mon]) {
       if (!p || exited(p)) continue;
