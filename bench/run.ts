@@ -9,6 +9,7 @@
  *            (bench/tlb.S): MIPS of tsemu and of qemu-system-riscv64.
  *   linux    Linux boot to a shell, tsemu vs qemu-system-riscv64 (bench/linux-boot.ts).
  *   img      qcow2 I/O, tsemu-img bench vs qemu-img bench on the same images (bench/image-io.ts).
+ *   rbd      RBD I/O, tsemu's rbd protocol vs `rbd bench` on one throwaway cluster (bench/rbd.ts).
  *
  * The guests time themselves (mtime before and after the loop; clock_gettime in user
  * mode) and print the exact number of instructions the loop retired, so machine start-up
@@ -20,11 +21,12 @@
  *
  * Prints a table on stdout and writes bench/results/latest.json.
  *
- * Environment: TSEMU_BENCH_REPEATS (default 3), TSEMU_BENCH_ONLY=compute,tlb,linux,img,
+ * Environment: TSEMU_BENCH_REPEATS (default 3), TSEMU_BENCH_ONLY=compute,tlb,linux,img,rbd,
  * TSEMU_BENCH_SCALE (multiplies every loop count; default 1).
  */
 import { benchLinuxBoot, type LinuxBootResult } from './linux-boot.js';
 import { benchImageIo, type ImageIoResult } from './image-io.js';
+import { benchRbd, rbdTable, type RbdBenchResult } from './rbd.js';
 import { fileURLToPath as toPath } from 'node:url';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
@@ -301,8 +303,9 @@ async function main(): Promise<void> {
   if (want('tlb')) results.push(await benchTlb());
   const boots = want('linux') ? await benchLinuxBoot(REPO_ROOT_DIR, [1, 2], Math.max(1, Math.min(REPEATS, 3))) : [];
   const images = want('img') ? benchImageIo(REPO_ROOT_DIR, join(OUT_DIR, 'img'), REPEATS) : [];
+  const rbd: RbdBenchResult[] = want('rbd') ? await benchRbd(REPEATS) : [];
   const text = table(results, boots);
-  process.stdout.write(`${text}\n${imageTable(images)}\n`);
+  process.stdout.write(`${text}\n${imageTable(images)}\n${rbdTable(rbd)}\n`);
   const doc = {
     date: new Date().toISOString(),
     repeats: REPEATS,
@@ -318,6 +321,7 @@ async function main(): Promise<void> {
     benchmarks: results,
     linuxBoot: boots,
     imageIo: images,
+    rbdIo: rbd,
   };
   mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
   writeFileSync(RESULTS, `${JSON.stringify(doc, null, 2)}\n`);

@@ -10,13 +10,16 @@
  *    -l), read from (rbd:pool/img@snap), rolled back to and deleted;
  *  - the client options QEMU takes (conf, id, keyring, key, mon_host), and clear one-line
  *    errors with exit status 1 for a wrong key, a missing pool or image;
- *  - the protocol's discard / write-zeroes / growth on writes past the end.
+ *  - the protocol's discard / write-zeroes / growth on writes past the end;
+ *  - -blockdev driver=rbd (and file.driver=rbd under a format node) name the same image.
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openImage } from '../../services/block/format/open.js';
+import { formatRbdFilename, parseRbdFilename } from '../../services/block/protocol/rbd-spec.js';
+import { parseBlockOptions } from '../../services/cpu/board/virtio-pci-block.js';
 import { CephCluster } from '../helpers/ceph.js';
 import { tempDir } from '../helpers/procs.js';
 import { img, imgOk, must } from './tools.js';
@@ -212,4 +215,29 @@ test.serial('protocol I/O: unaligned writes, discard, write-zeroes, growth past 
   const out = await exported(t, dir, 'io');
   t.true(out.subarray(0, 8 << 20).equals(want));
   t.true(out.subarray(9 << 20).equals(Buffer.alloc(4096, 9)));
+});
+
+test('rbd: names parse as QEMU reads them, escapes included, and format back', (t) => {
+  const spec = parseRbdFilename('rbd:pool/ns/im\\@g@snap\\:1:conf=/etc/ceph/x.conf:id=tsemu:mon_host=v2\\:10.0.0.1\\:3300:keyring=/k');
+  t.deepEqual(spec, {
+    pool: 'pool', namespace: 'ns', image: 'im@g', snapshot: 'snap:1', conf: '/etc/ceph/x.conf', user: 'tsemu',
+    options: [['mon_host', 'v2:10.0.0.1:3300'], ['keyring', '/k']],
+  });
+  t.deepEqual(parseRbdFilename(formatRbdFilename(spec)), spec);
+  t.throws(() => parseRbdFilename('rbd:pool'), { message: 'Pool name is required' });
+  t.throws(() => parseRbdFilename('rbd:pool/img:conf'), { message: 'conf option conf has no value' });
+});
+
+test.serial('-blockdev driver=rbd and file.driver=rbd name the image the block service opens', async (t) => {
+  await ceph.rbd(['create', '--size', '4M', `${ceph.pool}/bd`]);
+  const devs = parseBlockOptions([], [
+    `driver=rbd,node-name=r0,pool=${ceph.pool},image=bd,conf=${ceph.conf},user=admin`,
+    `driver=raw,node-name=d1,file.driver=rbd,file.pool=${ceph.pool},file.image=bd,file.server.0.host=127.0.0.1,file.server.0.port=${ceph.monPort},file.conf=${ceph.conf}`,
+  ], ['virtio-blk-pci,drive=r0', 'virtio-blk-pci,drive=d1']);
+  t.is(devs[0]!.file, `rbd:${ceph.pool}/bd:conf=${ceph.conf}:id=admin`);
+  t.is(devs[0]!.format, 'raw');
+  t.is(devs[1]!.file, `rbd:${ceph.pool}/bd:conf=${ceph.conf}:mon_host=127.0.0.1\\:${ceph.monPort}`);
+  const image = await openImage(devs[0]!.file, { format: devs[0]!.format });
+  t.is(image.size, 4 << 20);
+  await image.close();
 });

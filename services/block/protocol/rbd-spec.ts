@@ -5,9 +5,9 @@
  *
  * where a backslash escapes the next character (`mon_host=10.0.0.1\:6789`), `conf=` names a
  * ceph.conf, `id=` the client (client.ID) and every other key is a Ceph option given to
- * rados_conf_set in order (keyring, key, mon_host, auth_supported, rados_osd_op_timeout...);
- * and -blockdev's driver=rbd options: pool, namespace, image, snapshot, conf, user,
- * server.N.host / server.N.port (the monitors), auth-client-required.
+ * rados_conf_set in order (keyring, key, mon_host, auth_supported, rados_osd_op_timeout...).
+ * -blockdev driver=rbd's options become such a name on tsemu's command line
+ * (services/cpu/board/virtio-pci-block.ts, rbdFilename).
  */
 import { BlockError } from '../format/types.js';
 
@@ -36,6 +36,7 @@ function nextToken(s: string, delim: string): [string, string | undefined] {
 
 const unescape = (s: string): string => s.replace(/\\(.)/gs, '$1');
 const escape = (s: string): string => s.replace(/[\\:@/]/g, (c) => `\\${c}`);
+const escapeValue = (s: string): string => s.replace(/[\\:]/g, (c) => `\\${c}`);
 
 export function isRbdFilename(filename: string): boolean {
   return filename.startsWith('rbd:');
@@ -76,37 +77,14 @@ export function parseRbdFilename(filename: string): RbdSpec {
   return spec;
 }
 
-/** -blockdev driver=rbd,pool=P,image=I[,namespace=N][,snapshot=S][,conf=C][,user=U][,server.0.host=H,server.0.port=P...] */
-export function rbdSpecFromOptions(o: Record<string, string>): RbdSpec {
-  const pool = o.pool;
-  const image = o.image;
-  if (!pool) throw bad("Parameter 'pool' is missing");
-  if (!image) throw bad("Parameter 'image' is missing");
-  const spec: RbdSpec = { pool, namespace: o.namespace ?? '', image, snapshot: o.snapshot, conf: o.conf, user: o.user, options: [] };
-  const mons: string[] = [];
-  for (let n = 0; o[`server.${n}.host`] !== undefined; n++) {
-    const host = o[`server.${n}.host`]!;
-    const port = o[`server.${n}.port`];
-    const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-    mons.push(port ? `${h}:${port}` : h);
-  }
-  if (mons.length) spec.options.push(['mon_host', mons.join(',')]);
-  if (o['auth-client-required']) spec.options.push(['auth_client_required', o['auth-client-required'].replace(/,/g, ';')]);
-  if (o['key-secret'] !== undefined) {
-    // QEMU's key-secret names a -object secret; tsemu has no secret objects yet
-    throw new BlockError("key-secret is not supported by tsemu (no -object secret): give the key in a keyring named by conf=", 'ENOTSUP');
-  }
-  return spec;
-}
-
 /** The rbd: name of `spec`, escaped so parseRbdFilename reads it back. */
 export function formatRbdFilename(spec: RbdSpec): string {
   let s = `rbd:${escape(spec.pool)}/`;
   if (spec.namespace) s += `${escape(spec.namespace)}/`;
   s += escape(spec.image);
   if (spec.snapshot !== undefined) s += `@${escape(spec.snapshot)}`;
-  if (spec.conf !== undefined) s += `:conf=${escape(spec.conf)}`;
-  if (spec.user !== undefined) s += `:id=${escape(spec.user)}`;
-  for (const [k, v] of spec.options) s += `:${escape(k)}=${escape(v)}`;
+  if (spec.conf !== undefined) s += `:conf=${escapeValue(spec.conf)}`;
+  if (spec.user !== undefined) s += `:id=${escapeValue(spec.user)}`;
+  for (const [k, v] of spec.options) s += `:${escapeValue(k)}=${escapeValue(v)}`;
   return s;
 }
