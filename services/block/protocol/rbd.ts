@@ -36,6 +36,8 @@ function nativeError(e: unknown, filename: string, verb: string): BlockError {
 async function connect(spec: RbdSpec, cache: string | undefined): Promise<RbdClusterHandle> {
   const options = [...spec.options];
   if (cache !== undefined) options.push(['rbd_cache', cache === 'none' || cache === 'directsync' ? 'false' : 'true']);
+  // cache=unsafe ignores flushes: librbd need not wait for one before caching writes
+  if (cache === 'unsafe') options.push(['rbd_cache_writethrough_until_flush', 'false']);
   try {
     return await rbdAddon().connect({ conf: spec.conf, id: spec.user, options });
   } catch (e) {
