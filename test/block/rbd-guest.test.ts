@@ -2,8 +2,9 @@
  * A Linux guest whose root disk is an RBD image (issue #8's VM acceptance): an ext4 root
  * (mkfs.ext4 -d on the host, busybox as its userland) goes into the cluster with
  * `rbd import`; tsemu boots Debian's kernel with `-drive file=rbd:...,format=raw,if=virtio`
- * and root=/dev/vda; the guest writes files, syncs and powers off; `rbd export` brings the
- * image back, e2fsck finds it clean and debugfs reads the guest's files from it.
+ * and root=/dev/vda; the guest writes files, syncs, writes more while the OSD is frozen for
+ * a few seconds (the writes wait, then complete: no I/O error), and powers off; `rbd export`
+ * brings the image back, e2fsck finds it clean and debugfs reads the guest's files from it.
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
@@ -12,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { CephCluster } from '../helpers/ceph.js';
 import { bootGuest, defaultVm, PROMPT } from '../helpers/guest.js';
-import { tempDir } from '../helpers/procs.js';
+import { sleep, tempDir } from '../helpers/procs.js';
 
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
 
@@ -38,7 +39,7 @@ poweroff -f
   execFileSync('mkfs.ext4', ['-q', '-F', '-d', root, '-L', 'tsemuroot', raw, '64M'], { stdio: 'pipe' });
 }
 
-test('ext4 root on RBD: boot, write, sync, poweroff; rbd export holds the files, e2fsck clean', async (t) => {
+test('ext4 root on RBD: boot, write, sync, a frozen OSD waited out, poweroff; rbd export holds the files, e2fsck clean', async (t) => {
   t.timeout(900_000);
   const dir = tempDir(t);
   const raw = join(dir, 'root.raw');
@@ -55,6 +56,18 @@ test('ext4 root on RBD: boot, write, sync, poweroff; rbd export holds the files,
   const out = await g.run('echo "hello from the guest on rbd" > /root/hello.txt; dd if=/dev/urandom of=/root/data.bin bs=65536 count=32 2>/dev/null; sync; md5sum /root/data.bin');
   const sum = /[0-9a-f]{32}/.exec(out)?.[0] ?? `no md5 in: ${out}`;
   t.regex(sum, /^[0-9a-f]{32}$/);
+  // the OSD frozen under the guest's writes: librbd waits (no timeout, as QEMU's default),
+  // the guest's sync waits with it and completes, without an I/O error, once the OSD thaws
+  ceph.freezeOsd(true);
+  let synced = false;
+  const frozenRun = g.run('dd if=/dev/urandom of=/root/late.bin bs=65536 count=16 2>/dev/null; sync; md5sum /root/late.bin; dmesg | grep -ci "i/o error"');
+  void frozenRun.then(() => { synced = true; }, () => {});
+  await sleep(5000);
+  t.false(synced, 'sync waits while the OSD is frozen');
+  ceph.freezeOsd(false);
+  const late = await frozenRun;
+  const lateSum = /[0-9a-f]{32}/.exec(late)?.[0] ?? `no md5 in: ${late}`;
+  t.regex(late, /\n0$/, 'no I/O error in the guest\'s log');
   g.p.stdin.write('poweroff -f\n');
   t.is(await g.exited, 0, 'poweroff ends tsemu with status 0');
 
@@ -65,4 +78,5 @@ test('ext4 root on RBD: boot, write, sync, poweroff; rbd export holds the files,
   const cat = (p: string) => execFileSync('debugfs', ['-R', `cat ${p}`, back], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 });
   t.is(cat('/root/hello.txt').toString(), 'hello from the guest on rbd\n');
   t.is(md5(cat('/root/data.bin')), sum);
+  t.is(md5(cat('/root/late.bin')), lateSum);
 });
