@@ -42,8 +42,8 @@ interface Case {
 const CASES: Case[] = [
   { name: 'write-4k-rand', type: 'write', pattern: 'rand', ioSize: 4096, depth: 32, ops: 60_000 },
   { name: 'read-4k-rand', type: 'read', pattern: 'rand', ioSize: 4096, depth: 32, ops: 60_000 },
-  { name: 'write-1m-seq', type: 'write', pattern: 'seq', ioSize: 1 << 20, depth: 16, ops: 512 },
-  { name: 'read-1m-seq', type: 'read', pattern: 'seq', ioSize: 1 << 20, depth: 16, ops: 512 },
+  { name: 'write-1m-seq', type: 'write', pattern: 'seq', ioSize: 1 << 20, depth: 16, ops: 2048 },
+  { name: 'read-1m-seq', type: 'read', pattern: 'seq', ioSize: 1 << 20, depth: 16, ops: 2048 },
 ];
 
 const IMAGE_SIZE = 512 << 20;
