@@ -86,9 +86,16 @@ export class CephCluster {
     return run('ceph', ['-c', this.conf, ...args], timeoutMs);
   }
 
+  /**
+   * A daemon in the foreground, as a child that dies with this process even when it is
+   * killed before stop() (an ava timeout): setpriv --pdeathsig, and a kill at exit.
+   */
   private daemon(cmd: string, id: string): ChildProcess {
-    const p = spawn(cmd, ['-c', this.conf, '-i', id, '-f'], { stdio: 'ignore' });
+    const p = spawn('setpriv', ['--pdeathsig', 'KILL', cmd, '-c', this.conf, '-i', id, '-f'], { stdio: 'ignore' });
     p.on('error', () => {});
+    const onExit = () => p.kill('SIGKILL');
+    process.once('exit', onExit);
+    p.once('exit', () => process.off('exit', onExit));
     return p;
   }
 
