@@ -11,6 +11,7 @@
  *   img      qcow2 I/O, tsemu-img bench vs qemu-img bench on the same images (bench/image-io.ts).
  *   nbd      NBD throughput: tsemu-nbd vs qemu-nbd vs nbdkit under nbdcopy, tsemu-img vs qemu-img
  *            convert from nbdkit (bench/nbd.ts).
+ *   rbd      RBD I/O, tsemu's rbd protocol vs `rbd bench` on one throwaway cluster (bench/rbd.ts).
  *
  * The guests time themselves (mtime before and after the loop; clock_gettime in user
  * mode) and print the exact number of instructions the loop retired, so machine start-up
@@ -22,12 +23,13 @@
  *
  * Prints a table on stdout and writes bench/results/latest.json.
  *
- * Environment: TSEMU_BENCH_REPEATS (default 3), TSEMU_BENCH_ONLY=compute,tlb,linux,img,nbd,
+ * Environment: TSEMU_BENCH_REPEATS (default 3), TSEMU_BENCH_ONLY=compute,tlb,linux,img,nbd,rbd,
  * TSEMU_BENCH_SCALE (multiplies every loop count; default 1).
  */
 import { benchLinuxBoot, type BootSample, type LinuxBootResult } from './linux-boot.js';
 import { benchImageIo, type ImageIoResult } from './image-io.js';
 import { benchNbd, nbdTable } from './nbd.js';
+import { benchRbd, rbdTable, type RbdBenchResult } from './rbd.js';
 import { fileURLToPath as toPath } from 'node:url';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
@@ -310,8 +312,9 @@ async function main(): Promise<void> {
   const boots = want('linux') ? await benchLinuxBoot(REPO_ROOT_DIR, [1, 2], Math.max(1, Math.min(REPEATS, 3))) : [];
   const images = want('img') ? benchImageIo(REPO_ROOT_DIR, join(OUT_DIR, 'img'), REPEATS) : [];
   const nbd = want('nbd') ? await benchNbd(REPO_ROOT_DIR, join(OUT_DIR, 'nbd'), REPEATS) : [];
+  const rbd: RbdBenchResult[] = want('rbd') ? await benchRbd(REPEATS) : [];
   const text = table(results, boots);
-  process.stdout.write(`${text}\n${imageTable(images)}\n${nbdTable(nbd)}\n`);
+  process.stdout.write(`${text}\n${imageTable(images)}\n${nbdTable(nbd)}\n${rbdTable(rbd)}\n`);
   const doc = {
     date: new Date().toISOString(),
     repeats: REPEATS,
@@ -328,6 +331,7 @@ async function main(): Promise<void> {
     linuxBoot: boots,
     imageIo: images,
     nbd,
+    rbdIo: rbd,
   };
   mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
   writeFileSync(RESULTS, `${JSON.stringify(doc, null, 2)}\n`);

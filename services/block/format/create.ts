@@ -4,6 +4,7 @@
  * QED: cluster_size=,table_size=,backing_file=,backing_fmt=).
  */
 import { createProtocol } from '../protocol/registry.js';
+import '../protocol/rbd.js';
 import { checkQcow2Create, createQcow2 } from './qcow2/create.js';
 import { checkQedCreate, createQed, type QedCreateOptions } from './qed/create.js';
 import { BlockError } from './types.js';

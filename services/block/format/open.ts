@@ -4,8 +4,9 @@
  * Formats register here as they are built.
  */
 import { openProtocol as openNamedProtocol } from '../protocol/registry.js';
-// Protocol drivers register themselves: importing them here gives every openImage user all of them.
+// Protocol drivers register themselves on import: every openImage user gets them all.
 import '../protocol/nbd.js';
+import '../protocol/rbd.js';
 import { RawImage } from './raw.js';
 import { Qcow2Image } from './qcow2/image.js';
 import { QedImage } from './qed/image.js';

@@ -23,6 +23,22 @@ export class RawImage implements BlockImage {
     return this.protocol.readOnly;
   }
 
+  /** The protocol's own snapshots (RBD), when it keeps any: raw has none of its own. */
+  get snapshots(): BlockImage['snapshots'] {
+    const s = this.protocol.snapshots;
+    if (!s) return undefined;
+    return {
+      list: () => s.list(),
+      create: (name) => s.create(name),
+      apply: async (nameOrId) => {
+        await s.apply(nameOrId);
+        this.size = await this.protocol.size();
+      },
+      delete: (nameOrId) => s.delete(nameOrId),
+      open: async (nameOrId) => RawImage.open(await s.open(nameOrId)),
+    };
+  }
+
   private range(offset: number, length: number): void {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw new BlockError(`Request [${offset}, +${length}) is outside the image (size ${this.size})`, 'EINVAL');
@@ -84,7 +100,7 @@ export class RawImage implements BlockImage {
       format: 'raw',
       virtualSize: this.size,
       actualSize: await this.protocol.allocatedSize?.(),
-      snapshots: [],
+      snapshots: (await this.protocol.snapshots?.list()) ?? [],
     };
   }
 

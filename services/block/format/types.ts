@@ -56,7 +56,23 @@ export interface BlockProtocol {
    * range reads as zeros. Optional: protocols without it are all data.
    */
   blockStatus?(offset: number, length: number): Promise<BlockExtent[]>;
+  /** Snapshots the protocol keeps itself (RBD); optional. */
+  snapshots?: ProtocolSnapshots;
   close(): Promise<void>;
+}
+
+/**
+ * Snapshots kept by the storage under a protocol (an RBD image's snapshots). A raw image
+ * offers them as its own, as QEMU's raw driver passes snapshot calls to its file node.
+ */
+export interface ProtocolSnapshots {
+  list(): Promise<SnapshotInfo[]>;
+  create(name: string): Promise<SnapshotInfo>;
+  /** Rolls the protocol's contents (and size) back to the snapshot. */
+  apply(nameOrId: string): Promise<void>;
+  delete(nameOrId: string): Promise<void>;
+  /** The snapshot's contents, read-only. */
+  open(nameOrId: string): Promise<BlockProtocol>;
 }
 
 /** One extent of BlockImage.blockStatus, as `qemu-img map --output=json` reports it. */

@@ -10,6 +10,10 @@
  *             usable as file=F of a format node, or directly as a raw drive; also file.driver=nbd,
  *             file.server.host=... on a format node; -drive file=nbd://... passes through as is.
  *             tls-creds names a directory laid out as QEMU's tls-creds-x509 dir= (no -object here).
+ *   -blockdev driver=rbd,node-name=R,pool=P,image=I[,namespace=NS][,snapshot=S][,conf=C][,user=U]
+ *             [,server.0.host=H,server.0.port=PORT...][,auth-client-required=cephx]
+ *             (a device may use R itself, as raw, or a format node over it: file=R or file.driver=rbd,file.pool=...)
+ *   -drive file=rbd:pool/image[@snap][:opt=val...],format=raw
  *   -device virtio-blk-pci,drive=ID|N[,id=DEV][,num-queues=N][,queue-size=N][,serial=S][,addr=SLOT]
  *
  * `if=virtio` (the default here) makes a virtio-blk-pci device of the drive at once, as
@@ -130,6 +134,43 @@ function nbdUrl(kv: Map<string, string>, prefix: string, spec: string): string {
   return query.length ? `${url}?${query.join('&')}` : url;
 }
 
+/** Backslash-escapes what rbd: names split on: the pool/image/snapshot parts on `/@:`, option values on `:`. */
+const rbdEscape = (s: string) => s.replace(/[\\:@/]/g, (c) => `\\${c}`);
+const rbdEscapeValue = (s: string) => s.replace(/[\\:]/g, (c) => `\\${c}`);
+
+/**
+ * A -blockdev driver=rbd node's options (keys after `prefix`) as the rbd: name the block
+ * service opens: rbd:pool/[namespace/]image[@snapshot][:conf=..][:id=..][:mon_host=..].
+ */
+export function rbdFilename(kv: Map<string, string>, prefix = ''): string {
+  const get = (k: string) => kv.get(prefix + k);
+  const pool = get('pool');
+  const image = get('image');
+  if (!pool || !image) throw new BlockOptionError(`-blockdev driver=rbd: needs ${prefix}pool= and ${prefix}image=`);
+  if (get('key-secret') !== undefined) throw new BlockOptionError('-blockdev driver=rbd: key-secret is not supported (no -object secret); give a keyring in the conf file');
+  let name = `rbd:${rbdEscape(pool)}/`;
+  const ns = get('namespace');
+  if (ns) name += `${rbdEscape(ns)}/`;
+  name += rbdEscape(image);
+  const snap = get('snapshot');
+  if (snap !== undefined) name += `@${rbdEscape(snap)}`;
+  const conf = get('conf');
+  if (conf !== undefined) name += `:conf=${rbdEscapeValue(conf)}`;
+  const user = get('user');
+  if (user !== undefined) name += `:id=${rbdEscapeValue(user)}`;
+  const mons: string[] = [];
+  for (let n = 0; get(`server.${n}.host`) !== undefined; n++) {
+    const host = get(`server.${n}.host`)!;
+    const port = get(`server.${n}.port`);
+    const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+    mons.push(port ? `${h}:${port}` : h);
+  }
+  if (mons.length) name += `:mon_host=${rbdEscapeValue(mons.join(','))}`;
+  const auth = get('auth-client-required');
+  if (auth) name += `:auth_client_required=${rbdEscapeValue(auth)}`;
+  return name;
+}
+
 /** The block devices that -drive, -blockdev and -device ask for. */
 export function parseBlockOptions(drives: readonly string[], blockdevs: readonly string[], devices: readonly string[]): BlockDevice[] {
   const byId = new Map<string, Drive>();
@@ -171,11 +212,19 @@ export function parseBlockOptions(drives: readonly string[], blockdevs: readonly
       byId.set(node, { id: node, file: url, format: 'raw', readOnly: onOff(kv.get('read-only'), 'read-only'), used: false, blockdev: true });
       continue;
     }
+    if (driver === 'rbd') {
+      // a protocol node: a format node may sit on it, or a device use it as raw bytes
+      const f = rbdFilename(kv);
+      files.set(node, f);
+      if (byId.has(node)) throw new BlockOptionError(`Duplicate nodes with node-name='${node}'`);
+      byId.set(node, { id: node, file: f, format: 'raw', readOnly: onOff(kv.get('read-only'), 'read-only'), cache: kv.get('cache.direct') === 'on' ? 'none' : undefined, used: false, blockdev: true });
+      continue;
+    }
     if (driver !== 'raw' && driver !== 'qcow2' && driver !== 'qed') throw new BlockOptionError(`-blockdev ${spec}: driver '${driver}' is not supported`);
     const fileRef = kv.get('file');
     const fileDriver = kv.get('file.driver');
-    if (fileDriver !== undefined && fileDriver !== 'file' && fileDriver !== 'nbd') throw new BlockOptionError(`-blockdev ${spec}: file.driver '${fileDriver}' is not supported`);
-    const file = fileDriver === 'nbd' ? nbdUrl(kv, 'file.', spec) : kv.get('file.filename') ?? (fileRef !== undefined ? files.get(fileRef) : undefined);
+    if (fileDriver !== undefined && !['file', 'nbd', 'rbd'].includes(fileDriver)) throw new BlockOptionError(`-blockdev ${spec}: file.driver '${fileDriver}' is not supported`);
+    const file = fileDriver === 'nbd' ? nbdUrl(kv, 'file.', spec) : fileDriver === 'rbd' ? rbdFilename(kv, 'file.') : kv.get('file.filename') ?? (fileRef !== undefined ? files.get(fileRef) : undefined);
     if (!file) throw new BlockOptionError(`-blockdev ${spec}: needs file.filename= or file=NODE of a driver=file node`);
     const cache = kv.get('cache.direct') === 'on' ? 'none' : kv.get('cache.no-flush') === 'on' ? 'unsafe' : undefined;
     if (byId.has(node)) throw new BlockOptionError(`Duplicate nodes with node-name='${node}'`);

@@ -1,0 +1,90 @@
+/**
+ * How QEMU names an RBD image, parsed and written back:
+ *
+ *   rbd:pool/[namespace/]image[@snapshot][:key=value[:key=value...]]
+ *
+ * where a backslash escapes the next character (`mon_host=10.0.0.1\:6789`), `conf=` names a
+ * ceph.conf, `id=` the client (client.ID) and every other key is a Ceph option given to
+ * rados_conf_set in order (keyring, key, mon_host, auth_supported, rados_osd_op_timeout...).
+ * -blockdev driver=rbd's options become such a name on tsemu's command line
+ * (services/cpu/board/virtio-pci-block.ts, rbdFilename).
+ */
+import { BlockError } from '../format/types.js';
+
+export interface RbdSpec {
+  pool: string;
+  /** '' for the pool's default namespace. */
+  namespace: string;
+  image: string;
+  snapshot?: string;
+  conf?: string;
+  user?: string;
+  /** Ceph options for rados_conf_set, in order. */
+  options: [string, string][];
+}
+
+const bad = (msg: string) => new BlockError(msg, 'EINVAL');
+
+/** Splits `s` at the first unescaped `delim`: [before, after] (after undefined when absent). */
+function nextToken(s: string, delim: string): [string, string | undefined] {
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '\\') i++;
+    else if (s[i] === delim) return [s.slice(0, i), s.slice(i + 1)];
+  }
+  return [s, undefined];
+}
+
+const unescape = (s: string): string => s.replace(/\\(.)/gs, '$1');
+const escape = (s: string): string => s.replace(/[\\:@/]/g, (c) => `\\${c}`);
+const escapeValue = (s: string): string => s.replace(/[\\:]/g, (c) => `\\${c}`);
+
+export function isRbdFilename(filename: string): boolean {
+  return filename.startsWith('rbd:');
+}
+
+/** `rbd:pool/[namespace/]image[@snap][:opt=val...]`, as qemu_rbd_parse_filename reads it. */
+export function parseRbdFilename(filename: string): RbdSpec {
+  if (!isRbdFilename(filename)) throw bad(`'${filename}' is not an rbd: name`);
+  let rest: string | undefined = filename.slice(4);
+  const [pool, afterPool] = nextToken(rest, '/');
+  if (!pool || afterPool === undefined) throw bad('Pool name is required');
+  rest = afterPool;
+  let image: string;
+  let snapshot: string | undefined;
+  const [beforeOpts, opts] = nextToken(rest, ':');
+  const [imagePart, snap] = nextToken(beforeOpts, '@');
+  image = imagePart;
+  if (snap !== undefined) snapshot = unescape(snap);
+  let namespace = '';
+  const [first, second] = nextToken(image, '/');
+  if (second !== undefined) [namespace, image] = [unescape(first), second];
+  image = unescape(image);
+  if (!image) throw bad('Image name is required');
+  if (snapshot === '') throw bad('Snapshot name is empty');
+  const spec: RbdSpec = { pool: unescape(pool), namespace, image, snapshot, options: [] };
+  let kv = opts;
+  while (kv !== undefined && kv !== '') {
+    const [pair, more] = nextToken(kv, ':');
+    kv = more;
+    const [name, value] = nextToken(pair, '=');
+    if (value === undefined) throw bad(`conf option ${unescape(name)} has no value`);
+    const k = unescape(name);
+    const v = unescape(value);
+    if (k === 'conf') spec.conf = v;
+    else if (k === 'id') spec.user = v;
+    else spec.options.push([k, v]);
+  }
+  return spec;
+}
+
+/** The rbd: name of `spec`, escaped so parseRbdFilename reads it back. */
+export function formatRbdFilename(spec: RbdSpec): string {
+  let s = `rbd:${escape(spec.pool)}/`;
+  if (spec.namespace) s += `${escape(spec.namespace)}/`;
+  s += escape(spec.image);
+  if (spec.snapshot !== undefined) s += `@${escape(spec.snapshot)}`;
+  if (spec.conf !== undefined) s += `:conf=${escapeValue(spec.conf)}`;
+  if (spec.user !== undefined) s += `:id=${escapeValue(spec.user)}`;
+  for (const [k, v] of spec.options) s += `:${escapeValue(k)}=${escapeValue(v)}`;
+  return s;
+}
