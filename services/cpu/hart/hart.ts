@@ -388,6 +388,10 @@ export class Hart {
     let pheat: Uint16Array = this.noHeat;
     // true where the pc is a block entry (after a jump, a block or a slow path)
     let entry = true;
+    // straight-line instructions interpreted since the last entry: a block ends after
+    // MAX_BLOCK of them, so the next one is an entry too (long unrolled code, such as a
+    // hash's rounds, then becomes a chain of blocks as hot as its first one)
+    let run = 0;
     const jitHot = this.jitHot;
     while (budget > 0) {
       let off = pc - fvbase;
@@ -403,10 +407,13 @@ export class Hart {
         if (page.jitBase !== fvbase) page.dropBlocks(fvbase);
         pfn = page.fn;
         pheat = page.heat;
+        // a block never crosses a page: the first instruction on a page may start one
+        entry = true;
       }
       const slot = off >> 1;
       if (entry) {
         entry = false;
+        run = 0;
         const blk = pfn[slot];
         if (blk !== undefined) {
           if (budget >= MAX_BLOCK) {
@@ -790,9 +797,12 @@ export class Hart {
             this.budget = budget;
             return;
           }
+          // where a block would have ended (a CSR access, say), the next pc is an entry
+          if (endsBlock(w & 1023)) run = MAX_BLOCK;
           break;
       }
       pc += len;
+      if (++run >= MAX_BLOCK) entry = true;
     }
     this.budget = budget;
     this.pc = pc;
