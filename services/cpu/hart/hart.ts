@@ -376,8 +376,13 @@ export class Hart {
     const rOff = tR.off;
     const wTag = tW.tag;
     const wOff = tW.off;
-    let pc = this.pc;
-    let fvbase = NaN;
+    // The pc is vb + off: vb the virtual base of the fetch page, off an int32 byte offset
+    // into it, so the per-instruction path does int32 arithmetic only (a pc in one double
+    // cost V8 a representation check on every instruction). lim is 4096 while the page
+    // is current; 0 makes the next iteration look up the page of vb + off again.
+    let vb = this.pc;
+    let off = 0;
+    let lim = 0;
     let pa: Int32Array = this.dummyA;
     let pimm: Int32Array = this.dummyA;
     let page: DecodedPage | null = null;
@@ -394,22 +399,24 @@ export class Hart {
     let run = 0;
     const jitHot = this.jitHot;
     while (budget > 0) {
-      let off = pc - fvbase;
-      if (!(off >= 0 && off < 4096)) {
-        this.pc = pc;
+      if (!(off >= 0 && off < lim)) {
+        const npc = vb + off;
+        this.pc = npc;
         this.budget = budget - 1;
-        page = this.fetchRefill(pc);
-        fvbase = this.fetchVBase;
+        page = this.fetchRefill(npc);
+        vb = this.fetchVBase;
+        off = (npc - vb) | 0;
+        lim = 4096;
         pa = page.a;
         pimm = page.imm;
-        off = pc - fvbase;
         // blocks embed virtual pcs: a page reached at another virtual address starts over
-        if (page.jitBase !== fvbase) page.dropBlocks(fvbase);
+        if (page.jitBase !== vb) page.dropBlocks(vb);
         pfn = page.fn;
         pheat = page.heat;
         // a block never crosses a page: the first instruction on a page may start one
         entry = true;
       }
+      const pc = vb + off;
       const slot = off >> 1;
       if (entry) {
         entry = false;
@@ -418,16 +425,21 @@ export class Hart {
         if (blk !== undefined) {
           if (budget >= MAX_BLOCK) {
             this.budget = budget;
-            pc = blk(this, rTag, rOff, wTag, wOff);
+            const next = blk(this, rTag, rOff, wTag, wOff);
             budget = this.budget;
             entry = true;
+            const d = next - vb;
             if (this.refetch) {
               this.refetch = false;
-              fvbase = NaN;
+              vb = next; off = 0; lim = 0;
+            } else if (d >= 0 && d < 4096) {
+              off = d | 0;
+            } else {
+              vb = next; off = 0; lim = 0;
             }
             if (this.endChunk) {
               this.budget = budget;
-              this.pc = pc;
+              this.pc = next;
               return;
             }
             continue;
@@ -486,49 +498,53 @@ export class Hart {
           break;
         case Op.JAL: {
           this.setXNum(rd, pc + len);
-          pc += imm;
+          off += imm;
           entry = true;
           continue;
         }
         case Op.JALR: {
           const t = (x32[2 * rs1 + 1]! * TWO32 + (x32[2 * rs1]! >>> 0) + imm);
-          this.setXNum(rd, pc + len);
-          pc = t - (t & 1 ? 1 : 0);
           if (t >= 9007199254740992 || t <= -9007199254740992) {
+            this.pc = pc;
             this.budget = budget;
             this.wideJump(rs1, imm);
           }
+          this.setXNum(rd, pc + len);
+          const tp = t - (t & 1 ? 1 : 0);
+          const d = tp - vb;
+          if (d >= 0 && d < 4096) off = d | 0;
+          else { vb = tp; off = 0; lim = 0; }
           entry = true;
           continue;
         }
         case Op.BEQ:
-          if (x32[2 * rs1] === x32[2 * rs2] && x32[2 * rs1 + 1] === x32[2 * rs2 + 1]) { pc += imm; entry = true; continue; }
+          if (x32[2 * rs1] === x32[2 * rs2] && x32[2 * rs1 + 1] === x32[2 * rs2 + 1]) { off += imm; entry = true; continue; }
           break;
         case Op.BNE:
-          if (x32[2 * rs1] !== x32[2 * rs2] || x32[2 * rs1 + 1] !== x32[2 * rs2 + 1]) { pc += imm; entry = true; continue; }
+          if (x32[2 * rs1] !== x32[2 * rs2] || x32[2 * rs1 + 1] !== x32[2 * rs2 + 1]) { off += imm; entry = true; continue; }
           break;
         case Op.BLT: {
           const h1 = x32[2 * rs1 + 1]!;
           const h2 = x32[2 * rs2 + 1]!;
-          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { pc += imm; entry = true; continue; }
+          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { off += imm; entry = true; continue; }
           break;
         }
         case Op.BGE: {
           const h1 = x32[2 * rs1 + 1]!;
           const h2 = x32[2 * rs2 + 1]!;
-          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { pc += imm; entry = true; continue; }
+          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { off += imm; entry = true; continue; }
           break;
         }
         case Op.BLTU: {
           const h1 = x32[2 * rs1 + 1]! >>> 0;
           const h2 = x32[2 * rs2 + 1]! >>> 0;
-          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { pc += imm; entry = true; continue; }
+          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { off += imm; entry = true; continue; }
           break;
         }
         case Op.BGEU: {
           const h1 = x32[2 * rs1 + 1]! >>> 0;
           const h2 = x32[2 * rs2 + 1]! >>> 0;
-          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { pc += imm; entry = true; continue; }
+          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { off += imm; entry = true; continue; }
           break;
         }
         case Op.LD: case Op.LW: case Op.LWU: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU: {
@@ -773,7 +789,7 @@ export class Hart {
             this.pc = pc + len;
             this.budget = budget;
             this.yieldHost();
-            pc += len;
+            off += len;
             continue;
           }
           break;
@@ -782,12 +798,11 @@ export class Hart {
           this.budget = budget;
           if (this.execSlow(w, imm, page!.b[slot]!, rd, rs1, rs2, len)) {
             // the slow path changed the pc (or state the loop caches)
-            pc = this.pc;
             if (this.endChunk) {
               this.budget = budget;
               return;
             }
-            fvbase = NaN;
+            vb = this.pc; off = 0; lim = 0;
             entry = true;
             continue;
           }
@@ -801,11 +816,11 @@ export class Hart {
           if (endsBlock(w & 1023)) run = MAX_BLOCK;
           break;
       }
-      pc += len;
+      off += len;
       if (++run >= MAX_BLOCK) entry = true;
     }
     this.budget = budget;
-    this.pc = pc;
+    this.pc = vb + off;
   }
 
   private readonly dummyA = new Int32Array(0);
