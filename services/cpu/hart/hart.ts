@@ -265,7 +265,7 @@ export class Hart {
     this.jitHot = hot >= 1 && hot <= 65535 ? hot : 65536;
     this.blockEnv = {
       x: this.x, x32: this.x32, ram8: this.ram8, ram16: this.ram16, ramU16: this.ramU16, ram32: this.ram32,
-      ram64: this.ram64, xF: this.xF, ramF64: this.ramF64, codePages: this.codePages, fenceWord: this.fenceWord, restart: RESTART,
+      ram64: this.ram64, xF: this.xF, ramF64: this.ramF64, codePages: this.codePages, fenceWord: this.fenceWord,
     };
     this.reset(0);
   }
@@ -425,9 +425,17 @@ export class Hart {
         if (blk !== undefined) {
           if (budget >= MAX_BLOCK) {
             this.budget = budget;
-            const next = blk(this, rTag, rOff, wTag, wOff);
+            let next = blk(this, rTag, rOff, wTag, wOff);
             budget = this.budget;
-            entry = true;
+            // an odd pc: the block stopped before an instruction that needs a slow path;
+            // interpret that one, and the next is an entry again
+            if ((next & 1) !== 0) {
+              next -= 1;
+              entry = false;
+              run = MAX_BLOCK - 1;
+            } else {
+              entry = true;
+            }
             const d = next - vb;
             if (this.refetch) {
               this.refetch = false;
@@ -974,44 +982,18 @@ export class Hart {
     return pc;
   }
 
-  blockMiss(va: number, acc: number, size: number, pc: number, b: number, n: number): number {
-    this.blockAt(pc, b, n);
-    return this.translateSlow(va, acc, size);
-  }
-
-  /** A load that is not a plain aligned RAM access (o from translate). */
-  blockLoad(op: number, rd: number, va: number, o: number, pc: number, b: number, n: number): void {
-    this.blockAt(pc, b, n);
-    if (o < 0) this.mmioLoad(op, rd, -1 - o, va);
-    else this.loadMisaligned(op, rd, va);
-  }
-
-  /** A store that is not a plain aligned RAM store to a page without code. */
-  blockStore(op: number, rs2: number, va: number, o: number, pc: number, len: number, b: number, n: number): boolean {
-    this.blockAt(pc, b, n);
-    if (o < 0) {
-      this.mmioStore(op, rs2, -1 - o, va);
-      return false;
-    }
-    const before = this.codeInvalidations;
-    this.storeSlow(op, rs2, va, o);
-    if (this.codeInvalidations === before) return false;
-    this.pc = pc + len;
-    return true;
-  }
-
-  blockSlow(w: number, imm: number, bits: number, pc: number, b: number, n: number): boolean {
+  blockSlow(w: number, imm: number, bits: number, pc: number, b: number, n: number): number {
     this.blockAt(pc, b, n);
     const len = (w & (1 << 28)) !== 0 ? 4 : 2;
     if (this.execSlow(w, imm, bits, (w >>> 10) & 63, (w >>> 16) & 63, (w >>> 22) & 63, len)) {
       this.refetch = true;
-      return true;
+      return this.pc;
     }
     if (this.endChunk) {
       this.pc = pc + len;
-      return true;
+      return this.pc;
     }
-    return false;
+    return NaN;
   }
 
   blockWideJump(rs1: number, imm: number, pc: number, b: number, n: number): never {

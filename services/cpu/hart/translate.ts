@@ -56,13 +56,11 @@ export interface BlockHost {
   chainDepth: number;
   /** Sets the budget to b - n and returns `pc`: how a block leaves. */
   leave(b: number, n: number, pc: number): number;
-  /** TLB miss: translates for a load (acc 0) or store (acc 1); may trap. */
-  blockMiss(va: number, acc: number, size: number, pc: number, b: number, n: number): number;
-  blockLoad(op: number, rd: number, va: number, o: number, pc: number, b: number, n: number): void;
-  /** True when the store invalidated decoded code: h.pc is the next pc, the block must stop. */
-  blockStore(op: number, rs2: number, va: number, o: number, pc: number, len: number, b: number, n: number): boolean;
-  /** Runs an instruction the block does not inline; true when the block must return h.pc. */
-  blockSlow(w: number, imm: number, bits: number, pc: number, b: number, n: number): boolean;
+  /**
+   * Runs an instruction the block does not inline. Returns NaN to go on, or the pc the
+   * block must return (the budget then already set): a jump, a trap, a state change.
+   */
+  blockSlow(w: number, imm: number, bits: number, pc: number, b: number, n: number): number;
   blockWideJump(rs1: number, imm: number, pc: number, b: number, n: number): never;
   blockPause(next: number, b: number, n: number): void;
 }
@@ -73,18 +71,13 @@ export interface BlockHost {
  */
 const CALLS = {
   leave: (h: BlockHost, b: number, n: number, pc: number) => h.leave(b, n, pc),
-  blockMiss: (h: BlockHost, va: number, acc: number, size: number, pc: number, b: number, n: number) => h.blockMiss(va, acc, size, pc, b, n),
-  blockLoad: (h: BlockHost, op: number, rd: number, va: number, o: number, pc: number, b: number, n: number) => h.blockLoad(op, rd, va, o, pc, b, n),
-  blockStore: (h: BlockHost, op: number, rs2: number, va: number, o: number, pc: number, len: number, b: number, n: number) =>
-    h.blockStore(op, rs2, va, o, pc, len, b, n),
   blockSlow: (h: BlockHost, w: number, imm: number, bits: number, pc: number, b: number, n: number) => h.blockSlow(w, imm, bits, pc, b, n),
   blockWideJump: (h: BlockHost, rs1: number, imm: number, pc: number, b: number, n: number): never => h.blockWideJump(rs1, imm, pc, b, n),
   blockPause: (h: BlockHost, next: number, b: number, n: number) => h.blockPause(next, b, n),
   /**
-   * Leaves for `target`, a constant pc in the same page: if that pc's block exists, runs it
-   * from here (as QEMU chains translation blocks) instead of returning to the dispatch loop.
-   * Small so that V8 inlines it into each block: each exit then has its own indirect call,
-   * which the host predicts well, where the dispatch loop has one call for all blocks.
+   * Leaves for `target` with the budget at b - n. When `slot` is a slot of this page (not
+   * -1) and that pc's block exists, runs it from here (as QEMU chains translation blocks)
+   * instead of returning to the dispatch loop.
    */
   chain: (h: BlockHost, fns: BlockFns, slot: number, b: number, n: number, target: number,
     rTag: Float64Array, rOff: Float64Array, wTag: Float64Array, wOff: Float64Array): number => {
@@ -92,7 +85,7 @@ const CALLS = {
     h.budget = nb;
     // The page cannot have been dropped or rebased since this block was entered: that
     // happens only in the hart's dispatch loop, and a chain runs without returning to it.
-    if (nb >= MAX_BLOCK && h.chainDepth < MAX_CHAIN && !h.endChunk) {
+    if (slot >= 0 && nb >= MAX_BLOCK && h.chainDepth < MAX_CHAIN && !h.endChunk) {
       const f = fns[slot];
       if (f !== undefined) {
         h.chainDepth++;
@@ -131,7 +124,6 @@ export interface BlockEnv {
   ramF64: Float64Array;
   codePages: Uint8Array;
   fenceWord: Int32Array;
-  restart: object;
 }
 
 /** True if `op` ends a block (the block includes it): jumps, and what changes the pc or mode. */
@@ -155,8 +147,16 @@ function halves(v: number): [number, number] {
   return [(v - hi * 4294967296) | 0, hi | 0];
 }
 
+/** A block's function body and its exit table (retired count, target pc, chain slot). */
+export interface BlockSource {
+  src: string;
+  exN: number[];
+  exT: number[];
+  exS: number[];
+}
+
 /** JavaScript source of the block's function body. */
-export function blockSource(insns: readonly BlockInsn[]): string {
+export function blockSource(insns: readonly BlockInsn[]): BlockSource {
   const start = insns[0]!.pc;
   // a branch back to the start makes the body a JavaScript loop
   const loops = insns.some((ins) => {
@@ -176,17 +176,34 @@ export function blockSource(insns: readonly BlockInsn[]): string {
     if (rd === 32) return;
     out.push(`{ const v = ${v}; x32[${2 * rd}] = v; x32[${2 * rd + 1}] = v >> 31; }`);
   };
-  // `B` is the budget at entry (or at the top of this loop iteration)
-  const exit = (k: number, target: string) => `return leave(h, B, ${k + 1}, ${target});`;
+  // `B` is the budget at entry (or at the top of this loop iteration).
+  // Every way out but a JALR's is an entry of the exit table, taken by setting E and
+  // breaking out to the block's one exit site: a way out never taken before V8 optimized
+  // the block then costs it no deoptimization (a constant store and a jump need no type
+  // feedback; the exit site itself is warm from the first exit the block took).
+  const exN: number[] = [];
+  const exT: number[] = [];
+  const exS: number[] = [];
+  const addExit = (n: number, target: number, slot: number): number => {
+    exN.push(n);
+    exT.push(target);
+    exS.push(slot);
+    return exN.length - 1;
+  };
   const vbase = Math.floor(start / 4096) * 4096;
-  /** An exit to a constant pc: chained when it is in this page. */
-  const exitTo = (k: number, target: number) => (target >= vbase && target < vbase + 4096
-    ? `return chain(h, fns, ${(target - vbase) >> 1}, B, ${k + 1}, ${target}, rTag, rOff, wTag, wOff);`
-    : exit(k, String(target)));
+  /** Leaves for constant pc `target` after k+1 instructions; chained when it is in this page. */
+  const exitTo = (k: number, target: number) =>
+    `{ E = ${addExit(k + 1, target, target >= vbase && target < vbase + 4096 ? (target - vbase) >> 1 : -1)}; break out; }`;
+  /**
+   * Stops before instruction k (k retired), which needs a slow path (a TLB miss, MMIO, a
+   * misaligned access, a store to code): the block returns its pc + 1, which tells the
+   * hart to run that one instruction in the interpreter.
+   */
+  const stop = (k: number, pc: number) => `{ E = ${addExit(k, pc + 1, -1)}; break out; }`;
   const taken = (k: number, target: number) => {
     if (target === start && loops) {
       // back to the top: go round again while the budget lasts
-      return `{ B -= ${k + 1}; if (B < ${MAX_BLOCK}) return leave(h, B, 0, ${start}); continue; }`;
+      return `{ B -= ${k + 1}; if (B < ${MAX_BLOCK}) { E = ${addExit(0, start, -1)}; break out; } continue; }`;
     }
     return exitTo(k, target);
   };
@@ -250,8 +267,8 @@ export function blockSource(insns: readonly BlockInsn[]): string {
       case Op.LD: case Op.LW: case Op.LWU: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU: {
         const size = accessSize(op);
         out.push(`a = ${ea(rs1, imm)}; vpn = Math.floor(a / 4096); t = vpn & 1023;`);
-        out.push(`o = rTag[t] === vpn ? rOff[t] + (a - vpn * 4096) : blockMiss(h, a, 0, ${size}, ${pc}, B, ${k + 1});`);
-        const slow = `blockLoad(h, ${op}, ${rd}, a, o, ${pc}, B, ${k + 1});`;
+        out.push(`if (rTag[t] !== vpn) ${stop(k, pc)}`);
+        out.push('o = rOff[t] + (a - vpn * 4096);');
         let fast: string;
         switch (op) {
           case Op.LD: fast = `xF[${rd}] = ramF64[o >>> 3];`; break;
@@ -263,13 +280,15 @@ export function blockSource(insns: readonly BlockInsn[]): string {
           default: fast = `x32[${2 * rd}] = ram8[o]; x32[${2 * rd + 1}] = 0;`; break;
         }
         const bad = size === 1 ? 'o < 0' : `o < 0 || (o & ${size - 1}) !== 0`;
-        out.push(`if (${bad}) ${slow} else ${fast}`);
+        out.push(`if (${bad}) ${stop(k, pc)}`);
+        out.push(fast);
         break;
       }
       case Op.SD: case Op.SW: case Op.SH: case Op.SB: {
         const size = accessSize(op);
         out.push(`a = ${ea(rs1, imm)}; vpn = Math.floor(a / 4096); t = vpn & 1023;`);
-        out.push(`o = wTag[t] === vpn ? wOff[t] + (a - vpn * 4096) : blockMiss(h, a, 1, ${size}, ${pc}, B, ${k + 1});`);
+        out.push(`if (wTag[t] !== vpn) ${stop(k, pc)}`);
+        out.push('o = wOff[t] + (a - vpn * 4096);');
         let fast: string;
         switch (op) {
           case Op.SD: fast = `ramF64[o >>> 3] = xF[${rs2}];`; break;
@@ -278,7 +297,8 @@ export function blockSource(insns: readonly BlockInsn[]): string {
           default: fast = `ram8[o] = ${lo(rs2)};`; break;
         }
         const bad = size === 1 ? 'o < 0' : `o < 0 || (o & ${size - 1}) !== 0`;
-        out.push(`if (${bad} || codePages[o >>> 12] !== 0) { if (blockStore(h, ${op}, ${rs2}, a, o, ${pc}, ${len}, B, ${k + 1})) throw RESTART; } else ${fast}`);
+        out.push(`if (${bad} || codePages[o >>> 12] !== 0) ${stop(k, pc)}`);
+        out.push(fast);
         break;
       }
       case Op.SLTI: case Op.SLTIU: {
@@ -366,9 +386,9 @@ export function blockSource(insns: readonly BlockInsn[]): string {
           break;
         }
         // the hart's own code for everything else; it may trap, jump or change state
-        out.push(`if (blockSlow(h, ${w}, ${imm}, ${b}, ${pc}, B, ${k + 1})) return h.pc;`);
+        out.push(`T = blockSlow(h, ${w}, ${imm}, ${b}, ${pc}, B, ${k + 1}); if (T === T) { E = ${addExit(0, 0, -2)}; break out; }`);
         if (endsBlock(op)) {
-          out.push(exit(k, String(next)));
+          out.push(exitTo(k, next));
           ended = true;
         }
         break;
@@ -380,20 +400,26 @@ export function blockSource(insns: readonly BlockInsn[]): string {
     out.push(exitTo(k - 1, next));
   }
   const body = out.join('\n');
-  const head = 'let a = 0, vpn = 0, t = 0, o = 0;';
-  return loops
-    ? `let B = h.budget; ${head}\nfor (;;) {\n${body}\n}`
-    : `const B = h.budget; ${head}\n${body}`;
+  const head = 'let a = 0, vpn = 0, t = 0, o = 0, E = 0, T = 0;';
+  // the one exit site: -2 is a slow path's own pc (budget already set), -1 no chaining
+  const tail = exN.length === 0 ? '' : `\nconst s = EXS[E];\nif (s === -2) return T;\nreturn chain(h, fns, s, B, EXN[E], EXT[E], rTag, rOff, wTag, wOff);`;
+  return {
+    src: loops
+      ? `let B = h.budget; ${head}\nout: for (;;) {\n${body}\n}${tail}`
+      : `const B = h.budget; ${head}\nout: {\n${body}\n}${tail}`,
+    exN, exT, exS,
+  };
 }
 
 /** Compiles a block over `env`'s arrays. */
 export function compileBlock(insns: readonly BlockInsn[], env: BlockEnv, fns: BlockFns): BlockFn {
-  const src = blockSource(insns);
+  const { src, exN, exT, exS } = blockSource(insns);
   const factory = new Function(
-    'x', 'x32', 'ram8', 'ram16', 'ramU16', 'ram32', 'ram64', 'xF', 'ramF64', 'codePages', 'fenceWord', 'RESTART',
-    'fns', 'chain', 'mulh', 'shift', 'bitmanip', 'leave', 'blockMiss', 'blockLoad', 'blockStore', 'blockSlow', 'blockWideJump', 'blockPause',
+    'x', 'x32', 'ram8', 'ram16', 'ramU16', 'ram32', 'ram64', 'xF', 'ramF64', 'codePages', 'fenceWord', 'EXN', 'EXT', 'EXS',
+    'fns', 'chain', 'mulh', 'shift', 'bitmanip', 'leave', 'blockSlow', 'blockWideJump', 'blockPause',
     `'use strict'; return function block(h, rTag, rOff, wTag, wOff) {\n${src}\n};`,
   ) as (...args: unknown[]) => BlockFn;
-  return factory(env.x, env.x32, env.ram8, env.ram16, env.ramU16, env.ram32, env.ram64, env.xF, env.ramF64, env.codePages, env.fenceWord, env.restart,
-    fns, CALLS.chain, mulh, shift, bitmanip, CALLS.leave, CALLS.blockMiss, CALLS.blockLoad, CALLS.blockStore, CALLS.blockSlow, CALLS.blockWideJump, CALLS.blockPause);
+  return factory(env.x, env.x32, env.ram8, env.ram16, env.ramU16, env.ram32, env.ram64, env.xF, env.ramF64, env.codePages, env.fenceWord,
+    Int32Array.from(exN), Float64Array.from(exT), Int32Array.from(exS),
+    fns, CALLS.chain, mulh, shift, bitmanip, CALLS.leave, CALLS.blockSlow, CALLS.blockWideJump, CALLS.blockPause);
 }
