@@ -317,6 +317,18 @@ test('a read-only qcow2 export over a raw backing file (data, zero, compressed a
   }
   t.true(holes.has(W.REPLY_TYPE_OFFSET_HOLE), 'zeroed clusters go as holes');
   plain.s.destroy();
+
+  // A client that asks for 800 MiB and reads none of it stalls only itself: the server
+  // stays small and goes on answering the others.
+  const flood = await go(s.sock);
+  flood.s.pause();
+  for (let i = 0; i < 800; i++) flood.s.write(request(W.CMD_READ, (i % 6) << 20, 1 << 20, i));
+  await new Promise((r) => setTimeout(r, 1500));
+  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${s.proc.child.pid}/status`, 'utf8'))![1]) * 1024;
+  t.true(rss < 400 << 20, `server RSS ${rss >> 20} MiB`);
+  st.s.write(request(W.CMD_READ, 200 << 10, 100 << 10, 99));
+  t.true((await structuredRead(st.rx, 200 << 10, 100 << 10)).data.equals(image.subarray(200 << 10, 300 << 10)), 'another client is served meanwhile');
+  flood.s.destroy();
   st.s.destroy();
 });
 
