@@ -14,7 +14,7 @@ import type { BlockImage } from '../format/types.js';
 import { isZero } from '../format/qcow2/entries.js';
 import { has, last, parseArgs, parseOptionList } from './args.js';
 import { CommandError, open, type Out } from './common.js';
-import { DeflatePool } from './deflate-pool.js';
+import type { DeflatePool } from './deflate-pool.js';
 import { parseSize } from './sizes.js';
 import { CACHE_MODES } from '../protocol/registry.js';
 
@@ -48,7 +48,8 @@ export async function convert(argv: string[], io: Out): Promise<number> {
   const snap = last(p, 'l') ?? last(p, 's');
   if (snap !== undefined && names.length > 1) throw new CommandError('No support for concatenating multiple snapshots');
   const sources: Source[] = [];
-  const pool = compress ? new DeflatePool() : undefined;
+  // worker_threads loads only for -c
+  const pool = compress ? new (await import('./deflate-pool.js')).DeflatePool() : undefined;
   let out: BlockImage | undefined;
   try {
     let total = 0;
