@@ -11,7 +11,7 @@
  */
 import { createImage } from '../format/create.js';
 import type { BlockImage } from '../format/types.js';
-import { isZero } from '../format/qcow2/entries.js';
+import { isZero, isZeroRange } from '../format/qcow2/entries.js';
 import { has, last, parseArgs, parseOptionList } from './args.js';
 import { CommandError, open, type Out } from './common.js';
 import type { DeflatePool } from './deflate-pool.js';
@@ -87,7 +87,7 @@ export async function convert(argv: string[], io: Out): Promise<number> {
     const report = () => { if (progress) io.out(`    (${((100 * done) / Math.max(total, 1)).toFixed(2)}/100%)\r`); };
     report();
     const inOrder = !has(p, 'W');
-    const step = async (pos: number, whole: Uint8Array, turn: Promise<void>): Promise<void> => {
+    const step = async (pos: number, whole: Uint8Array, words: Int32Array, turn: Promise<void>): Promise<void> => {
       const len = Math.min(chunk, total - pos);
       const buf = whole.subarray(0, len);
       // Gather the chunk from whichever sources it spans, skipping holes.
@@ -109,7 +109,10 @@ export async function convert(argv: string[], io: Out): Promise<number> {
       }
       if (inOrder) await turn;
       const o = out!;
-      const isHole = (a: number, n: number) => holes.some(([h, l]) => h <= a && a + n <= h + l);
+      const isHole = (a: number, n: number) => {
+        for (const [h, l] of holes) if (h <= a && a + n <= h + l) return true;
+        return false;
+      };
       if (compress) {
         for (let a = 0; a < len; a += unit) {
           const n = Math.min(unit, len - a);
@@ -131,7 +134,7 @@ export async function convert(argv: string[], io: Out): Promise<number> {
         };
         for (let a = 0; a < len; a += g) {
           const n = Math.min(g, len - a);
-          const zero = sparse > 0 && (isHole(a, n) || isZero(buf.subarray(a, a + n)));
+          const zero = sparse > 0 && (isHole(a, n) || isZeroRange(buf, words, a, a + n));
           if (zero) {
             await flushRun(a);
             if (!fresh) await o.writeZeroes(pos + a, n, false);
@@ -147,6 +150,7 @@ export async function convert(argv: string[], io: Out): Promise<number> {
       // one buffer per task for the whole run: a fresh 2 MiB buffer per chunk costs the
       // allocation and its page faults every time
       const whole = new Uint8Array(chunk);
+      const words = new Int32Array(whole.buffer, 0, chunk >>> 2);
       while (next < total) {
         const pos = next;
         next += chunk;
@@ -155,7 +159,7 @@ export async function convert(argv: string[], io: Out): Promise<number> {
         let mine!: () => void;
         lastWrite = new Promise((resolve) => (mine = resolve));
         try {
-          await step(pos, whole, previous);
+          await step(pos, whole, words, previous);
         } finally {
           mine();
         }
