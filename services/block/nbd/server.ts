@@ -135,6 +135,30 @@ function allowedFlags(type: number): number {
   }
 }
 
+/** A simple reply header (error 0: success). */
+function simpleReply(req: Request, error = 0): Buffer {
+  const h = Buffer.allocUnsafe(W.SIMPLE_REPLY_SIZE);
+  W.encodeSimpleReply(h, 0, error, req.hi, req.lo);
+  return h;
+}
+
+/** An NBD_REPLY_TYPE_OFFSET_DATA chunk header for `length` bytes at `offset` (the data follows). */
+function dataChunk(req: Request, flags: number, offset: number, length: number): Buffer {
+  const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE + 8);
+  W.encodeChunkHeader(h, 0, flags, W.REPLY_TYPE_OFFSET_DATA, req.hi, req.lo, length + 8);
+  W.putU64(h, 20, offset);
+  return h;
+}
+
+/** An NBD_REPLY_TYPE_OFFSET_HOLE chunk: `length` bytes of zeros at `offset`. */
+function holeChunk(req: Request, flags: number, offset: number, length: number): Buffer {
+  const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE + 12);
+  W.encodeChunkHeader(h, 0, flags, W.REPLY_TYPE_OFFSET_HOLE, req.hi, req.lo, 12);
+  W.putU64(h, 20, offset);
+  h.writeUInt32BE(length, 28);
+  return h;
+}
+
 class Session {
   private reader = new WireReader();
   private tlsDone = false;
@@ -625,18 +649,11 @@ class Session {
   }
 
   private sendOk(req: Request): void {
-    const h = Buffer.allocUnsafe(W.SIMPLE_REPLY_SIZE);
-    W.encodeSimpleReply(h, 0, 0, req.hi, req.lo);
-    this.write(h);
+    this.write(simpleReply(req));
   }
 
   private sendError(req: Request, code: number, msg: string): void {
-    if (!this.structured) {
-      const h = Buffer.allocUnsafe(W.SIMPLE_REPLY_SIZE);
-      W.encodeSimpleReply(h, 0, code, req.hi, req.lo);
-      this.write(h);
-      return;
-    }
+    if (!this.structured) return this.write(simpleReply(req, code));
     const text = Buffer.from(msg.slice(0, 1024), 'utf8').subarray(0, W.MAX_STRING);
     const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE + 6 + text.length);
     W.encodeChunkHeader(h, 0, W.REPLY_FLAG_DONE, W.REPLY_TYPE_ERROR, req.hi, req.lo, 6 + text.length);
@@ -659,9 +676,7 @@ class Session {
     try {
       if (!this.structured) {
         await img.read(data, offset);
-        const h = Buffer.allocUnsafe(W.SIMPLE_REPLY_SIZE);
-        W.encodeSimpleReply(h, 0, 0, req.hi, req.lo);
-        this.write(h);
+        this.write(simpleReply(req));
         if (length) this.write(data, release);
         else release();
         return;
@@ -670,13 +685,16 @@ class Session {
       const extents = length && !(req.flags & W.CMD_FLAG_DF) ? await img.blockStatus(offset, length) : [];
       const holes = extents.some((x) => x.zero);
       if (!holes) {
-        if (length) await img.read(data, offset);
-        const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE + 8);
-        W.encodeChunkHeader(h, 0, W.REPLY_FLAG_DONE, length ? W.REPLY_TYPE_OFFSET_DATA : W.REPLY_TYPE_NONE, req.hi, req.lo, length ? length + 8 : 0);
-        W.putU64(h, 20, offset);
-        this.write(length ? h : h.subarray(0, W.STRUCTURED_REPLY_SIZE));
-        if (length) this.write(data, release);
-        else release();
+        if (!length) {
+          const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE);
+          W.encodeChunkHeader(h, 0, W.REPLY_FLAG_DONE, W.REPLY_TYPE_NONE, req.hi, req.lo, 0);
+          this.write(h);
+          release();
+          return;
+        }
+        await img.read(data, offset);
+        this.write(dataChunk(req, W.REPLY_FLAG_DONE, offset, length));
+        this.write(data, release);
         return;
       }
       await Promise.all(extents.filter((x) => !x.zero).map((x) => img.read(data.subarray(x.offset - offset, x.offset - offset + x.length), x.offset)));
@@ -684,16 +702,9 @@ class Session {
       parts.forEach((x, i) => {
         const done = i === parts.length - 1 ? W.REPLY_FLAG_DONE : 0;
         if (x.zero) {
-          const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE + 12);
-          W.encodeChunkHeader(h, 0, done, W.REPLY_TYPE_OFFSET_HOLE, req.hi, req.lo, 12);
-          W.putU64(h, 20, x.offset);
-          h.writeUInt32BE(x.length, 28);
-          this.write(h, done ? release : undefined);
+          this.write(holeChunk(req, done, x.offset, x.length), done ? release : undefined);
         } else {
-          const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE + 8);
-          W.encodeChunkHeader(h, 0, done, W.REPLY_TYPE_OFFSET_DATA, req.hi, req.lo, x.length + 8);
-          W.putU64(h, 20, x.offset);
-          this.write(h);
+          this.write(dataChunk(req, done, x.offset, x.length));
           this.write(data.subarray(x.offset - offset, x.offset - offset + x.length), done ? release : undefined);
         }
       });
@@ -709,15 +720,7 @@ class Session {
     const w = this.writer!;
     if (!this.structured || req.flags & W.CMD_FLAG_DF) {
       // One reply, zero runs as zero bytes.
-      let h: Buffer;
-      if (!this.structured) {
-        h = Buffer.allocUnsafe(W.SIMPLE_REPLY_SIZE);
-        W.encodeSimpleReply(h, 0, 0, req.hi, req.lo);
-      } else {
-        h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE + 8);
-        W.encodeChunkHeader(h, 0, W.REPLY_FLAG_DONE, W.REPLY_TYPE_OFFSET_DATA, req.hi, req.lo, req.length + 8);
-        W.putU64(h, 20, req.offset);
-      }
+      const h = this.structured ? dataChunk(req, W.REPLY_FLAG_DONE, req.offset, req.length) : simpleReply(req);
       runs.forEach((r, i) => (this.queued = w.send(i ? NO_BYTES : h, r.fd, r.hostOffset, r.length)));
       return;
     }
@@ -732,15 +735,9 @@ class Session {
       }
       const done = j === runs.length ? W.REPLY_FLAG_DONE : 0;
       if (first.fd === -1) {
-        const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE + 12);
-        W.encodeChunkHeader(h, 0, done, W.REPLY_TYPE_OFFSET_HOLE, req.hi, req.lo, 12);
-        W.putU64(h, 20, at);
-        h.writeUInt32BE(length, 28);
-        this.queued = w.send(h);
+        this.queued = w.send(holeChunk(req, done, at, length));
       } else {
-        const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE + 8);
-        W.encodeChunkHeader(h, 0, done, W.REPLY_TYPE_OFFSET_DATA, req.hi, req.lo, length + 8);
-        W.putU64(h, 20, at);
+        const h = dataChunk(req, done, at, length);
         for (let k = i; k < j; k++) this.queued = w.send(k === i ? h : NO_BYTES, runs[k]!.fd, runs[k]!.hostOffset, runs[k]!.length);
       }
       at += length;
