@@ -257,8 +257,6 @@ class Session {
   /** Hands the socket's output to a native SocketWriter, where one can take it. */
   private async startWriter(): Promise<void> {
     if (this.server.tls || process.env.TSEMU_NBD_WRITER === '0') return;
-    const fd = (this.sock as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-    if (typeof fd !== 'number' || fd < 0) return;
     let Writer;
     try {
       Writer = native().SocketWriter;
@@ -268,7 +266,10 @@ class Session {
     if (!Writer) return;
     // What the handshake wrote must be on the wire before another writer takes over.
     await new Promise<void>((resolve) => this.sock.write(NO_BYTES, () => resolve()));
-    if (this.gone) return;
+    // The fd only now, from a socket still open: a closed one's number may be another file's.
+    if (this.gone || this.sock.destroyed) return;
+    const fd = (this.sock as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0) return;
     const unix = typeof this.sock.remotePort !== 'number';
     this.writer = new Writer(fd, this.onWriterEvent, unix ? UNIX_SNDBUF : 0);
     this.writerRunning = true;
