@@ -13,13 +13,14 @@
  * leaves nothing half-done. With TLS credentials the server is FORCEDTLS: a client must
  * NBD_OPT_STARTTLS before anything else.
  *
- * Replies in the transmission phase go out through a native SocketWriter when the addon has
- * one (not over TLS; TSEMU_NBD_WRITER=0 turns it off): a thread of the connection's own sends
- * them in order, so the event loop neither copies nor waits for room in the socket, and a read
- * of a read-only export whose bytes sit plainly in a host file (BlockImage.hostMap: raw
- * files, qcow2 data clusters) is sent with sendfile, never read into a buffer. A host read
- * error there comes after the reply header has gone, so it ends the connection instead of
- * being an NBD error reply.
+ * On a read-only export of an image that can say where its bytes lie in host files
+ * (BlockImage.hostMap: raw files, qcow2 data clusters, raw backing files), replies in the
+ * transmission phase go out through a native SocketWriter (not over TLS; TSEMU_NBD_WRITER=0
+ * turns it off): a thread of the connection's own sends them in order, reads straight from
+ * the page cache with sendfile, so the event loop neither reads data nor copies it nor waits
+ * for room in the socket. A host read error there comes after the reply header has gone, so
+ * it ends the connection instead of being an NBD error reply. Other exports keep Node's
+ * stream: their data is in JavaScript buffers anyway, and the writer would only copy it again.
  */
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
@@ -257,6 +258,7 @@ class Session {
   /** Hands the socket's output to a native SocketWriter, where one can take it. */
   private async startWriter(): Promise<void> {
     if (this.server.tls || process.env.TSEMU_NBD_WRITER === '0') return;
+    if (!this.exp!.readOnly || !this.exp!.image.hostMap) return;
     let Writer;
     try {
       Writer = native().SocketWriter;
