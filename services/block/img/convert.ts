@@ -134,7 +134,8 @@ export async function convert(argv: string[], io: Out): Promise<number> {
         };
         for (let a = 0; a < len; a += g) {
           const n = Math.min(g, len - a);
-          const zero = sparse > 0 && (isHole(a, n) || isZeroRange(buf, words, a, a + n));
+          // (a block whose first word is not zero is data: one load decides most of them)
+          const zero = sparse > 0 && (isHole(a, n) || ((a & 3 || words[a >>> 2] === 0) && isZeroRange(buf, words, a, a + n)));
           if (zero) {
             await flushRun(a);
             if (!fresh) await o.writeZeroes(pos + a, n, false);
