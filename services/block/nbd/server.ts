@@ -177,8 +177,6 @@ class Session {
   private writer: NativeSocketWriter | null = null;
   /** True while a writer's thread runs (until its 'closed' event). */
   private writerRunning = false;
-  /** The writer's queued cost, as its last send() said. */
-  private queued = 0;
   /** NBD_CMD_DISC: close once the writer has sent everything. */
   private closeWhenSent = false;
   private finished!: () => void;
@@ -293,7 +291,7 @@ class Session {
 
   /** Bytes (or their cost) queued for the client and not yet sent. */
   private pending(): number {
-    if (this.writer) return (this.queued = this.writer.queued);
+    if (this.writer) return this.writer.queued;
     return this.sock.writableLength;
   }
 
@@ -314,7 +312,7 @@ class Session {
     }
     if (this.writer) {
       // The writer copies the bytes: the buffer is free again at once.
-      this.queued = this.writer.send(b);
+      this.writer.send(b);
       cb?.();
       return;
     }
@@ -724,7 +722,7 @@ class Session {
     if (!this.structured || req.flags & W.CMD_FLAG_DF) {
       // One reply, zero runs as zero bytes.
       const h = this.structured ? dataChunk(req, W.REPLY_FLAG_DONE, req.offset, req.length) : simpleReply(req);
-      runs.forEach((r, i) => (this.queued = w.send(i ? NO_BYTES : h, r.fd, r.hostOffset, r.length)));
+      runs.forEach((r, i) => w.send(i ? NO_BYTES : h, r.fd, r.hostOffset, r.length));
       return;
     }
     // Structured: runs of data as OFFSET_DATA chunks, zeros as OFFSET_HOLE, the last one DONE.
@@ -738,10 +736,10 @@ class Session {
       }
       const done = j === runs.length ? W.REPLY_FLAG_DONE : 0;
       if (first.fd === -1) {
-        this.queued = w.send(holeChunk(req, done, at, length));
+        w.send(holeChunk(req, done, at, length));
       } else {
         const h = dataChunk(req, done, at, length);
-        for (let k = i; k < j; k++) this.queued = w.send(k === i ? h : NO_BYTES, runs[k]!.fd, runs[k]!.hostOffset, runs[k]!.length);
+        for (let k = i; k < j; k++) w.send(k === i ? h : NO_BYTES, runs[k]!.fd, runs[k]!.hostOffset, runs[k]!.length);
       }
       at += length;
       i = j;
