@@ -10,14 +10,15 @@
  *           the raw file, for reference (convert's own cost, without NBD)
  *
  * Each server gets one untimed pass first (page cache, JIT warm-up), so the figures are
- * steady-state throughput. MiB/s of image data; ratio = tsemu / peer (above 1: tsemu is faster).
+ * steady-state throughput; every command runs in the same environment (bench/measure.ts
+ * benchEnv). MiB/s of image data; ratio = tsemu / peer (above 1: tsemu is faster).
  * Environment: TSEMU_BENCH_NBD_MIB (image size, default 512).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, writeSync, rmSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { join } from 'node:path';
-import { median, timed } from './measure.js';
+import { benchEnv, median, timed } from './measure.js';
 
 export interface NbdBenchRow {
   name: string;
@@ -49,7 +50,7 @@ interface Server {
 
 async function start(name: string, cmd: string, args: string[], sock: string): Promise<Server> {
   rmSync(sock, { force: true });
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env: benchEnv() });
   await waitFor(sock, proc, name);
   return { name, sock, proc };
 }

@@ -63,6 +63,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitShm(env, exports);
   InitFutex(env, exports);
   InitProcess(env, exports);
+  InitSocketWriter(env, exports);
   return exports;
 }
 

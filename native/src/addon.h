@@ -1,4 +1,4 @@
-// tsemu native addon: shared memory objects, cross-process futexes, process helpers.
+// tsemu native addon: shared memory objects, cross-process futexes, process helpers, a socket writer thread.
 // Each part registers its exports here; see addon.cc.
 #pragma once
 #include <napi.h>
@@ -9,6 +9,7 @@ namespace tsemu {
 void InitShm(Napi::Env env, Napi::Object exports);
 void InitFutex(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
+void InitSocketWriter(Napi::Env env, Napi::Object exports);
 
 // Throws a JS Error whose message names the operation and errno, and whose `code` is
 // the errno name (ENOSPC, EACCES, ...), so callers can branch on it.

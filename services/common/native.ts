@@ -15,7 +15,21 @@ export interface NativeShm {
 
 export type FutexResult = 'ok' | 'not-equal' | 'timed-out';
 
+/** native/src/socket-writer.cc: a connection's output sent in order from a thread of its own. */
+export interface NativeSocketWriter {
+  /** Queues `bytes` (copied), then `length` bytes of file `fd` from `offset` (fd -1: zeros); returns the queued cost. */
+  send(bytes: Uint8Array, fd?: number, offset?: number, length?: number): number;
+  /** One 'below' event once the queued cost is at most `limit`. */
+  notifyBelow(limit: number): void;
+  /** Stops the thread now (what is queued is dropped); a 'closed' event follows. */
+  close(): void;
+  readonly queued: number;
+}
+
+export type SocketWriterEvent = 'below' | 'error' | 'closed';
+
 export interface NativeAddon {
+  SocketWriter: new (fd: number, onEvent: (kind: SocketWriterEvent, message?: string) => void, sndbuf?: number) => NativeSocketWriter;
   shmCreate(size: number, name?: string | null, reserve?: boolean): NativeShm;
   shmOpen(target: number | string, expectSize?: number): NativeShm;
   shmUnlink(name: string): void;

@@ -4,7 +4,7 @@
  * base:allocation), else everything is data because Node has no SEEK_DATA/SEEK_HOLE
  * (qemu-img map on a sparse raw file is finer-grained).
  */
-import { BlockError, type BlockExtent, type BlockImage, type BlockProtocol, type CheckResult, type ImageInfo } from './types.js';
+import { BlockError, type BlockExtent, type BlockImage, type BlockProtocol, type CheckResult, type HostRun, type ImageInfo } from './types.js';
 
 export class RawImage implements BlockImage {
   readonly format = 'raw';
@@ -86,6 +86,12 @@ export class RawImage implements BlockImage {
     if (!length) return [];
     if (this.protocol.blockStatus) return this.protocol.blockStatus(offset, length);
     return [{ offset, length, data: true, zero: false, depth: 0, hostOffset: offset }];
+  }
+
+  async hostMap(offset: number, length: number): Promise<HostRun[] | null> {
+    this.range(offset, length);
+    const fd = this.protocol.fd;
+    return fd === undefined ? null : [{ length, fd, hostOffset: offset }];
   }
 
   async resize(size: number): Promise<void> {

@@ -58,7 +58,20 @@ export interface BlockProtocol {
   blockStatus?(offset: number, length: number): Promise<BlockExtent[]>;
   /** Snapshots the protocol keeps itself (RBD); optional. */
   snapshots?: ProtocolSnapshots;
+  /**
+   * The host file descriptor, for a protocol over a local file (undefined once closed): a
+   * server may send data straight from it (BlockImage.hostMap).
+   */
+  readonly fd?: number;
   close(): Promise<void>;
+}
+
+/** A run of guest bytes where a host file holds them as they read (BlockImage.hostMap). */
+export interface HostRun {
+  length: number;
+  /** The file (a protocol's fd) and where in it the run starts; fd -1: the run reads as zeros. */
+  fd: number;
+  hostOffset: number;
 }
 
 /**
@@ -169,6 +182,14 @@ export interface BlockImage {
   writeZeroes(offset: number, length: number, unmap: boolean): Promise<void>;
   /** Allocation map of [offset, offset+length), merged into maximal extents. */
   blockStatus(offset: number, length: number): Promise<BlockExtent[]>;
+  /**
+   * Where a read of [offset, offset+length) would take its bytes from, when all of them sit
+   * plainly in local files or read as zeros: the NBD server sends such runs with sendfile
+   * instead of reading them. Null when some part does not (compressed clusters, a protocol
+   * that is no local file). The answer holds until the image is next written, so only a
+   * read-only user may keep it past the call. Optional.
+   */
+  hostMap?(offset: number, length: number): Promise<HostRun[] | null>;
   resize(size: number): Promise<void>;
   getInfo(): Promise<ImageInfo>;
   /** Consistency check; repair 'leaks' or 'all' as `qemu-img check -r`. */

@@ -5,13 +5,16 @@
  * Sources are concatenated. Work goes in chunks to `-m` concurrent tasks; ranges the source
  * reports as holes or zeros, and blocks of `-S` bytes that read as zeros, are not written to
  * a new target (it reads as zeros already). `-c` deflates clusters on a worker-thread pool.
+ * As qemu-img, the chunks are written in order, one at a time, while the tasks read ahead;
+ * `-W` lets them write as they come. In order, a qcow2 target is laid out as its source
+ * and writers do not contend for the target file (on two cores that is worth 10-15%).
  */
 import { createImage } from '../format/create.js';
 import type { BlockImage } from '../format/types.js';
-import { isZero } from '../format/qcow2/entries.js';
+import { isZero, isZeroRange } from '../format/qcow2/entries.js';
 import { has, last, parseArgs, parseOptionList } from './args.js';
 import { CommandError, open, type Out } from './common.js';
-import { DeflatePool } from './deflate-pool.js';
+import type { DeflatePool } from './deflate-pool.js';
 import { parseSize } from './sizes.js';
 import { CACHE_MODES } from '../protocol/registry.js';
 
@@ -45,7 +48,8 @@ export async function convert(argv: string[], io: Out): Promise<number> {
   const snap = last(p, 'l') ?? last(p, 's');
   if (snap !== undefined && names.length > 1) throw new CommandError('No support for concatenating multiple snapshots');
   const sources: Source[] = [];
-  const pool = compress ? new DeflatePool() : undefined;
+  // worker_threads loads only for -c
+  const pool = compress ? new (await import('./deflate-pool.js')).DeflatePool() : undefined;
   let out: BlockImage | undefined;
   try {
     let total = 0;
@@ -82,7 +86,8 @@ export async function convert(argv: string[], io: Out): Promise<number> {
     const progress = has(p, 'p') && !has(p, 'q');
     const report = () => { if (progress) io.out(`    (${((100 * done) / Math.max(total, 1)).toFixed(2)}/100%)\r`); };
     report();
-    const step = async (pos: number, whole: Uint8Array): Promise<void> => {
+    const inOrder = !has(p, 'W');
+    const step = async (pos: number, whole: Uint8Array, words: Int32Array, turn: Promise<void>): Promise<void> => {
       const len = Math.min(chunk, total - pos);
       const buf = whole.subarray(0, len);
       // Gather the chunk from whichever sources it spans, skipping holes.
@@ -102,8 +107,12 @@ export async function convert(argv: string[], io: Out): Promise<number> {
           else await s.view.read(buf.subarray(at, at + e.length), e.offset);
         }
       }
+      if (inOrder) await turn;
       const o = out!;
-      const isHole = (a: number, n: number) => holes.some(([h, l]) => h <= a && a + n <= h + l);
+      const isHole = (a: number, n: number) => {
+        for (const [h, l] of holes) if (h <= a && a + n <= h + l) return true;
+        return false;
+      };
       if (compress) {
         for (let a = 0; a < len; a += unit) {
           const n = Math.min(unit, len - a);
@@ -125,7 +134,8 @@ export async function convert(argv: string[], io: Out): Promise<number> {
         };
         for (let a = 0; a < len; a += g) {
           const n = Math.min(g, len - a);
-          const zero = sparse > 0 && (isHole(a, n) || isZero(buf.subarray(a, a + n)));
+          // (a block whose first word is not zero is data: one load decides most of them)
+          const zero = sparse > 0 && (isHole(a, n) || ((a & 3 || words[a >>> 2] === 0) && isZeroRange(buf, words, a, a + n)));
           if (zero) {
             await flushRun(a);
             if (!fresh) await o.writeZeroes(pos + a, n, false);
@@ -136,14 +146,24 @@ export async function convert(argv: string[], io: Out): Promise<number> {
       done += len;
       report();
     };
+    let lastWrite = Promise.resolve();
     const worker = async () => {
       // one buffer per task for the whole run: a fresh 2 MiB buffer per chunk costs the
       // allocation and its page faults every time
       const whole = new Uint8Array(chunk);
+      const words = new Int32Array(whole.buffer, 0, chunk >>> 2);
       while (next < total) {
         const pos = next;
         next += chunk;
-        await step(pos, whole);
+        // this chunk's writes wait for the previous chunk's (when in order)
+        const previous = lastWrite;
+        let mine!: () => void;
+        lastWrite = new Promise((resolve) => (mine = resolve));
+        try {
+          await step(pos, whole, words, previous);
+        } finally {
+          mine();
+        }
       }
     };
     await Promise.all(Array.from({ length: tasks }, worker));

@@ -12,7 +12,7 @@
  * after a reconnect or fails them with EIO.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlockError } from '../format/types.js';
@@ -477,6 +477,8 @@ async function upgrade(raw: Socket, target: NbdTarget): Promise<TLSSocket> {
   };
   const host = target.address.type === 'inet' ? target.address.host : undefined;
   const servername = t.hostname ?? (host && !/^[\d.:]+$/.test(host) ? host : undefined);
+  // node:tls loads only for nbds: (a few ms of every tsemu-img start otherwise)
+  const { connect: tlsConnect } = await import('node:tls');
   const tls = tlsConnect({
     socket: raw,
     ca: read('ca-cert.pem', t.verifyPeer),

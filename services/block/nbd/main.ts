@@ -231,8 +231,8 @@ async function serve(nbd: NbdServer, image: BlockImage, o: Options): Promise<num
     if (stopping) return;
     stopping = true;
     server.close();
-    nbd.closeAll();
     for (const s of waiting.splice(0)) s.destroy();
+    await nbd.closeAll();
     try {
       await image.close();
     } catch (e) {

@@ -17,6 +17,12 @@ export const MAX_WANT = 64 << 10;
 const SCRATCH = 256 << 10;
 /** Below this, a payload is read into scratch and copied (fewer syscalls for small reads). */
 const DIRECT_MIN = 16 << 10;
+/**
+ * How much one read into scratch may take: enough for many small replies or requests at once,
+ * while the start of a large payload that follows a header (copied out of scratch, not read
+ * straight into its destination) stays small.
+ */
+const SCRATCH_READ = 64 << 10;
 
 const IDLE = 0;
 const HEADER = 1;
@@ -135,7 +141,7 @@ export class WireReader {
     this.window = null;
     if (this.start === this.end) this.start = this.end = 0;
     else if (this.scratch.length - this.end < MAX_WANT) this.compact();
-    return this.scratch.subarray(this.end);
+    return this.scratch.subarray(this.end, Math.min(this.scratch.length, this.end + Math.max(SCRATCH_READ, this.need)));
   }
 
   private received(n: number, buf: Uint8Array): void {

@@ -12,10 +12,20 @@
  * to the image once its whole payload has arrived, so a client that vanishes mid-request
  * leaves nothing half-done. With TLS credentials the server is FORCEDTLS: a client must
  * NBD_OPT_STARTTLS before anything else.
+ *
+ * On a read-only export of an image that can say where its bytes lie in host files
+ * (BlockImage.hostMap: raw files, qcow2 data clusters, raw backing files), replies in the
+ * transmission phase go out through a native SocketWriter (not over TLS; TSEMU_NBD_WRITER=0
+ * turns it off): a thread of the connection's own sends them in order, reads straight from
+ * the page cache with sendfile, so the event loop neither reads data nor copies it nor waits
+ * for room in the socket. A host read error there comes after the reply header has gone, so
+ * it ends the connection instead of being an NBD error reply. Other exports keep Node's
+ * stream: their data is in JavaScript buffers anyway, and the writer would only copy it again.
  */
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
-import { BlockError, type BlockImage } from '../format/types.js';
+import { native, type NativeSocketWriter, type SocketWriterEvent } from '../../common/native.js';
+import { BlockError, type BlockImage, type HostRun } from '../format/types.js';
 import { BufferPool } from './buffer-pool.js';
 import { WireReader } from './reader.js';
 import * as W from './wire.js';
@@ -41,6 +51,12 @@ const MAX_QUEUED = 64 << 20;
 /** Option data we read whole; longer known options are refused with NBD_REP_ERR_TOO_BIG. */
 const MAX_OPTION = 64 << 10;
 const HANDSHAKE_TIMEOUT_MS = 60_000;
+/**
+ * The send buffer a SocketWriter asks for on a unix socket (the kernel caps it at
+ * net.core.wmem_max): room for many replies between the peer's reads. TCP keeps its autotuning.
+ */
+const UNIX_SNDBUF = 4 << 20;
+const NO_BYTES = new Uint8Array(0);
 const ALLOCATION_ID = 1;
 
 class Disconnect extends Error {}
@@ -65,7 +81,8 @@ export interface ServerTls {
 
 export class NbdServer {
   readonly pool = new BufferPool();
-  private readonly sessions = new Set<Session>();
+  /** Each session and the promise that settles when it has ended. */
+  private readonly sessions = new Map<Session, Promise<void>>();
 
   constructor(
     readonly exports: Export[],
@@ -79,17 +96,23 @@ export class NbdServer {
   /** Serves one connected client; resolves when it has gone. */
   serve(sock: Socket): Promise<void> {
     const s = new Session(this, sock);
-    this.sessions.add(s);
-    return s.run().finally(() => this.sessions.delete(s));
+    const done = s.run().finally(() => this.sessions.delete(s));
+    this.sessions.set(s, done);
+    return done;
   }
 
   get clients(): number {
     return this.sessions.size;
   }
 
-  /** Ends every session (server shutdown). */
-  closeAll(): void {
-    for (const s of this.sessions) s.drop();
+  /**
+   * Ends every session (server shutdown); resolves once none of them can touch an image any
+   * more (a writer thread may be sending from an image's file until then).
+   */
+  async closeAll(): Promise<void> {
+    const ending = [...this.sessions.values()];
+    for (const s of this.sessions.keys()) s.drop();
+    await Promise.all(ending);
   }
 }
 
@@ -113,6 +136,30 @@ function allowedFlags(type: number): number {
   }
 }
 
+/** A simple reply header (error 0: success). */
+function simpleReply(req: Request, error = 0): Buffer {
+  const h = Buffer.allocUnsafe(W.SIMPLE_REPLY_SIZE);
+  W.encodeSimpleReply(h, 0, error, req.hi, req.lo);
+  return h;
+}
+
+/** An NBD_REPLY_TYPE_OFFSET_DATA chunk header for `length` bytes at `offset` (the data follows). */
+function dataChunk(req: Request, flags: number, offset: number, length: number): Buffer {
+  const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE + 8);
+  W.encodeChunkHeader(h, 0, flags, W.REPLY_TYPE_OFFSET_DATA, req.hi, req.lo, length + 8);
+  W.putU64(h, 20, offset);
+  return h;
+}
+
+/** An NBD_REPLY_TYPE_OFFSET_HOLE chunk: `length` bytes of zeros at `offset`. */
+function holeChunk(req: Request, flags: number, offset: number, length: number): Buffer {
+  const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE + 12);
+  W.encodeChunkHeader(h, 0, flags, W.REPLY_TYPE_OFFSET_HOLE, req.hi, req.lo, 12);
+  W.putU64(h, 20, offset);
+  h.writeUInt32BE(length, 28);
+  return h;
+}
+
 class Session {
   private reader = new WireReader();
   private tlsDone = false;
@@ -126,6 +173,12 @@ class Session {
   private disconnecting = false;
   private gone = false;
   private corked = false;
+  /** Sends the replies once the transmission phase has begun, when the addon allows. */
+  private writer: NativeSocketWriter | null = null;
+  /** True while a writer's thread runs (until its 'closed' event). */
+  private writerRunning = false;
+  /** NBD_CMD_DISC: close once the writer has sent everything. */
+  private closeWhenSent = false;
   private finished!: () => void;
 
   constructor(
@@ -175,8 +228,10 @@ class Session {
     try {
       const entered = await this.handshake();
       clearTimeout(timer);
-      if (entered) this.nextRequest();
-      else this.drop();
+      if (entered) {
+        await this.startWriter();
+        this.nextRequest();
+      } else this.drop();
     } catch {
       clearTimeout(timer);
       this.drop();
@@ -186,6 +241,7 @@ class Session {
 
   /** Hard disconnect (or the client went away). */
   drop(): void {
+    this.writer?.close();
     if (this.gone) return;
     this.gone = true;
     this.reader.close(new Disconnect());
@@ -194,13 +250,69 @@ class Session {
   }
 
   private maybeFinish(): void {
-    if (this.gone && this.inFlight === 0) this.finished?.();
+    if (this.gone && this.inFlight === 0 && !this.writerRunning) this.finished?.();
+  }
+
+  /** Hands the socket's output to a native SocketWriter, where one can take it. */
+  private async startWriter(): Promise<void> {
+    if (this.server.tls || process.env.TSEMU_NBD_WRITER === '0') return;
+    if (!this.exp!.readOnly || !this.exp!.image.hostMap) return;
+    let Writer;
+    try {
+      Writer = native().SocketWriter;
+    } catch {
+      return; // no addon: Node's stream does it all
+    }
+    if (!Writer) return;
+    // What the handshake wrote must be on the wire before another writer takes over.
+    await new Promise<void>((resolve) => this.sock.write(NO_BYTES, () => resolve()));
+    // The fd only now, from a socket still open: a closed one's number may be another file's.
+    if (this.gone || this.sock.destroyed) return;
+    const fd = (this.sock as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0) return;
+    const unix = typeof this.sock.remotePort !== 'number';
+    this.writer = new Writer(fd, this.onWriterEvent, unix ? UNIX_SNDBUF : 0);
+    this.writerRunning = true;
+  }
+
+  private readonly onWriterEvent = (kind: SocketWriterEvent): void => {
+    if (kind === 'closed') {
+      this.writerRunning = false;
+      this.maybeFinish();
+    } else if (kind === 'error') {
+      this.drop();
+    } else if (this.closeWhenSent) {
+      if (this.writer!.queued) this.writer!.notifyBelow(0);
+      else this.drop();
+    } else {
+      this.unstall();
+    }
+  };
+
+  /** Bytes (or their cost) queued for the client and not yet sent. */
+  private pending(): number {
+    if (this.writer) return this.writer.queued;
+    return this.sock.writableLength;
+  }
+
+  /** True when the server must stop reading requests for now; the writer then says when to go on. */
+  private mustWait(): boolean {
+    if (this.inFlight >= MAX_IN_FLIGHT) return true;
+    if (this.pending() <= MAX_QUEUED) return false;
+    this.writer?.notifyBelow(MAX_QUEUED);
+    return true;
   }
 
   // --- Handshake. ---
 
   private write(b: Uint8Array, cb?: () => void): void {
     if (this.gone) {
+      cb?.();
+      return;
+    }
+    if (this.writer) {
+      // The writer copies the bytes: the buffer is free again at once.
+      this.writer.send(b);
       cb?.();
       return;
     }
@@ -409,7 +521,7 @@ class Session {
     if (this.gone || this.disconnecting || this.stalled) return;
     // A client that sends requests but reads no replies must not make the server queue
     // without bound: stop reading while many requests run or much is waiting to be sent.
-    if (this.inFlight >= MAX_IN_FLIGHT || this.sock.writableLength > MAX_QUEUED) {
+    if (this.mustWait()) {
       this.stalled = true;
       this.sock.pause();
       return;
@@ -420,7 +532,7 @@ class Session {
   /** A request finished or the socket drained: read again if we had stopped. */
   private readonly unstall = (): void => {
     if (!this.stalled || this.gone) return;
-    if (this.inFlight >= MAX_IN_FLIGHT || this.sock.writableLength > MAX_QUEUED) return;
+    if (this.mustWait()) return;
     this.stalled = false;
     this.sock.resume();
     this.nextRequest();
@@ -461,6 +573,11 @@ class Session {
   };
 
   private endAfterDisc(): void {
+    if (this.writer) {
+      this.closeWhenSent = true;
+      this.writer.notifyBelow(0);
+      return;
+    }
     // Replies flushed, then close: no waiting on the client's side of the shutdown.
     const sock = this.sock;
     sock.end(() => sock.destroy());
@@ -533,18 +650,11 @@ class Session {
   }
 
   private sendOk(req: Request): void {
-    const h = Buffer.allocUnsafe(W.SIMPLE_REPLY_SIZE);
-    W.encodeSimpleReply(h, 0, 0, req.hi, req.lo);
-    this.write(h);
+    this.write(simpleReply(req));
   }
 
   private sendError(req: Request, code: number, msg: string): void {
-    if (!this.structured) {
-      const h = Buffer.allocUnsafe(W.SIMPLE_REPLY_SIZE);
-      W.encodeSimpleReply(h, 0, code, req.hi, req.lo);
-      this.write(h);
-      return;
-    }
+    if (!this.structured) return this.write(simpleReply(req, code));
     const text = Buffer.from(msg.slice(0, 1024), 'utf8').subarray(0, W.MAX_STRING);
     const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE + 6 + text.length);
     W.encodeChunkHeader(h, 0, W.REPLY_FLAG_DONE, W.REPLY_TYPE_ERROR, req.hi, req.lo, 6 + text.length);
@@ -557,15 +667,17 @@ class Session {
   private async read(req: Request): Promise<void> {
     const img = this.exp!.image;
     const { offset, length } = req;
+    if (this.writer && this.exp!.readOnly && img.hostMap && length) {
+      const runs = await img.hostMap(offset, length);
+      if (runs) return this.sendRuns(req, runs);
+    }
     const buf = this.server.pool.get(length);
     const data = length === buf.length ? buf : buf.subarray(0, length);
     const release = () => this.server.pool.put(buf);
     try {
       if (!this.structured) {
         await img.read(data, offset);
-        const h = Buffer.allocUnsafe(W.SIMPLE_REPLY_SIZE);
-        W.encodeSimpleReply(h, 0, 0, req.hi, req.lo);
-        this.write(h);
+        this.write(simpleReply(req));
         if (length) this.write(data, release);
         else release();
         return;
@@ -574,13 +686,16 @@ class Session {
       const extents = length && !(req.flags & W.CMD_FLAG_DF) ? await img.blockStatus(offset, length) : [];
       const holes = extents.some((x) => x.zero);
       if (!holes) {
-        if (length) await img.read(data, offset);
-        const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE + 8);
-        W.encodeChunkHeader(h, 0, W.REPLY_FLAG_DONE, length ? W.REPLY_TYPE_OFFSET_DATA : W.REPLY_TYPE_NONE, req.hi, req.lo, length ? length + 8 : 0);
-        W.putU64(h, 20, offset);
-        this.write(length ? h : h.subarray(0, W.STRUCTURED_REPLY_SIZE));
-        if (length) this.write(data, release);
-        else release();
+        if (!length) {
+          const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE);
+          W.encodeChunkHeader(h, 0, W.REPLY_FLAG_DONE, W.REPLY_TYPE_NONE, req.hi, req.lo, 0);
+          this.write(h);
+          release();
+          return;
+        }
+        await img.read(data, offset);
+        this.write(dataChunk(req, W.REPLY_FLAG_DONE, offset, length));
+        this.write(data, release);
         return;
       }
       await Promise.all(extents.filter((x) => !x.zero).map((x) => img.read(data.subarray(x.offset - offset, x.offset - offset + x.length), x.offset)));
@@ -588,22 +703,46 @@ class Session {
       parts.forEach((x, i) => {
         const done = i === parts.length - 1 ? W.REPLY_FLAG_DONE : 0;
         if (x.zero) {
-          const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE + 12);
-          W.encodeChunkHeader(h, 0, done, W.REPLY_TYPE_OFFSET_HOLE, req.hi, req.lo, 12);
-          W.putU64(h, 20, x.offset);
-          h.writeUInt32BE(x.length, 28);
-          this.write(h, done ? release : undefined);
+          this.write(holeChunk(req, done, x.offset, x.length), done ? release : undefined);
         } else {
-          const h = Buffer.allocUnsafe(W.STRUCTURED_REPLY_SIZE + 8);
-          W.encodeChunkHeader(h, 0, done, W.REPLY_TYPE_OFFSET_DATA, req.hi, req.lo, x.length + 8);
-          W.putU64(h, 20, x.offset);
-          this.write(h);
+          this.write(dataChunk(req, done, x.offset, x.length));
           this.write(data.subarray(x.offset - offset, x.offset - offset + x.length), done ? release : undefined);
         }
       });
     } catch (e) {
       release();
       throw e;
+    }
+  }
+
+  /** A read reply whose data the writer takes from host files (sendfile) or sends as zeros. */
+  private sendRuns(req: Request, runs: HostRun[]): void {
+    if (this.gone) return;
+    const w = this.writer!;
+    if (!this.structured || req.flags & W.CMD_FLAG_DF) {
+      // One reply, zero runs as zero bytes.
+      const h = this.structured ? dataChunk(req, W.REPLY_FLAG_DONE, req.offset, req.length) : simpleReply(req);
+      runs.forEach((r, i) => w.send(i ? NO_BYTES : h, r.fd, r.hostOffset, r.length));
+      return;
+    }
+    // Structured: runs of data as OFFSET_DATA chunks, zeros as OFFSET_HOLE, the last one DONE.
+    let at = req.offset;
+    for (let i = 0; i < runs.length;) {
+      const first = runs[i]!;
+      let j = i + 1;
+      let length = first.length;
+      if (first.fd !== -1) {
+        for (; j < runs.length && runs[j]!.fd !== -1; j++) length += runs[j]!.length;
+      }
+      const done = j === runs.length ? W.REPLY_FLAG_DONE : 0;
+      if (first.fd === -1) {
+        w.send(holeChunk(req, done, at, length));
+      } else {
+        const h = dataChunk(req, done, at, length);
+        for (let k = i; k < j; k++) w.send(k === i ? h : NO_BYTES, runs[k]!.fd, runs[k]!.hostOffset, runs[k]!.length);
+      }
+      at += length;
+      i = j;
     }
   }
 

@@ -83,6 +83,10 @@ export class FileProtocol implements BlockProtocol {
     }
   }
 
+  get fd(): number | undefined {
+    return this.closed ? undefined : this.fh.fd;
+  }
+
   private check(write: boolean): void {
     if (this.closed) throw new BlockError(`'${this.filename}' is closed`, 'EBADF');
     if (write && this.readOnly) throw new BlockError(`'${this.filename}' is opened read-only`, 'EROFS');

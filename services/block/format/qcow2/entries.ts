@@ -73,13 +73,24 @@ export function writeCompressed(dv: DataView, at: number, offset: number, bytes:
 
 /** True when every byte of `buf` is zero. */
 export function isZero(buf: Uint8Array): boolean {
-  let i = 0;
-  const n = buf.length;
-  if (buf.byteOffset % 4 === 0) {
-    const words = new Int32Array(buf.buffer, buf.byteOffset, n >>> 2);
-    for (; i < words.length; i++) if (words[i] !== 0) return false;
-    i *= 4;
+  if (buf.byteOffset % 4 !== 0) return isZeroRange(buf, null, 0, buf.length);
+  return isZeroRange(buf, new Int32Array(buf.buffer, buf.byteOffset, buf.length >>> 2), 0, buf.length);
+}
+
+/**
+ * Whether bytes [from, to) of `buf` are all zero, where `words` (if given) views `buf`'s own
+ * memory from its first byte as 32-bit words: a caller that scans one buffer in many small
+ * pieces (convert's 4 KiB sparse check) makes that view once instead of one per piece.
+ */
+export function isZeroRange(buf: Uint8Array, words: Int32Array | null, from: number, to: number): boolean {
+  let i = from;
+  if (words) {
+    for (; i < to && i & 3; i++) if (buf[i] !== 0) return false;
+    const end = to >>> 2;
+    let w = i >>> 2;
+    for (; w < end; w++) if (words[w] !== 0) return false;
+    i = Math.max(i, w << 2);
   }
-  for (; i < n; i++) if (buf[i] !== 0) return false;
+  for (; i < to; i++) if (buf[i] !== 0) return false;
   return true;
 }

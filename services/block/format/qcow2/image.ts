@@ -12,7 +12,7 @@
  */
 import { dirname, isAbsolute, join } from 'node:path';
 import {
-  BlockError, type BlockExtent, type BlockImage, type BlockProtocol, type CheckResult, type ImageInfo, type OpenOptions,
+  BlockError, type BlockExtent, type BlockImage, type BlockProtocol, type CheckResult, type HostRun, type ImageInfo, type OpenOptions,
   type SnapshotInfo,
 } from '../types.js';
 import {
@@ -28,6 +28,7 @@ import { Mutex } from '../mutex.js';
 import { BitmapTracker, listBitmaps } from './bitmaps.js';
 import { zeroRange } from './zero.js';
 import { blockStatus } from './status.js';
+import { appendHostRun, unallocatedHostRuns } from '../extents.js';
 
 export type OpenBacking = (filename: string, opts: OpenOptions) => Promise<BlockImage>;
 
@@ -335,10 +336,7 @@ export class Qcow2Image implements BlockImage {
   private async readRun(run: Run, part: Uint8Array, offset: number): Promise<void> {
     switch (run.kind) {
       case Kind.Normal:
-        if (run.entry.offset % this.clusterSize) {
-          throw new BlockError(`qcow2: Image is corrupt: data cluster offset 0x${run.entry.offset.toString(16)} unaligned`, 'EIO');
-        }
-        await this.checkInFile(run.host + part.length - 1, 'data cluster');
+        await this.checkDataRun(run, part.length);
         await this.protocol.pread(part, run.host);
         return;
       case Kind.Zero:
@@ -353,6 +351,39 @@ export class Qcow2Image implements BlockImage {
       default:
         await this.readBacking(part, offset);
     }
+  }
+
+  /** A data cluster run's first `length` bytes are where they may be read. */
+  private async checkDataRun(run: Run, length: number): Promise<void> {
+    if (run.entry.offset % this.clusterSize) {
+      throw new BlockError(`qcow2: Image is corrupt: data cluster offset 0x${run.entry.offset.toString(16)} unaligned`, 'EIO');
+    }
+    await this.checkInFile(run.host + length - 1, 'data cluster');
+  }
+
+  async hostMap(offset: number, length: number): Promise<HostRun[] | null> {
+    this.checkRange(offset, length);
+    const fd = this.protocol.fd;
+    if (fd === undefined) return null;
+    return this.lock.read(async () => {
+      const out: HostRun[] = [];
+      for (let done = 0; done < length;) {
+        const run = await this.mapRun(offset + done, length - done);
+        if (run.kind === Kind.Compressed) return null;
+        if (run.kind === Kind.Normal) {
+          await this.checkDataRun(run, run.length);
+          appendHostRun(out, { length: run.length, fd, hostOffset: run.host });
+        } else if (run.kind === Kind.Zero) {
+          appendHostRun(out, { length: run.length, fd: -1, hostOffset: 0 });
+        } else {
+          const parts = await unallocatedHostRuns(this.backing, offset + done, run.length);
+          if (!parts) return null;
+          for (const p of parts) appendHostRun(out, p);
+        }
+        done += run.length;
+      }
+      return out;
+    });
   }
 
   private async readBacking(part: Uint8Array, offset: number): Promise<void> {
