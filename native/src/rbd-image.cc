@@ -1,14 +1,17 @@
 // RbdImage: an open librbd image. Data I/O is asynchronous in librbd (rbd_aio_*): each
-// request carries an AioOp through librbd and back, its completion crosses to the JS thread
-// through one ThreadSafeFunction per image, and settles the request's promise there. The
-// buffer (a Uint8Array, possibly a view of guest RAM in a SharedArrayBuffer) and the image
-// stay referenced until then. The TSFN keeps the event loop alive only while requests are
-// in flight.
+// request carries an AioOp through librbd and back. librbd's threads put finished AioOps on
+// the image's completion list; the first one onto an empty list posts one ThreadSafeFunction
+// call, and the JS thread settles every request on the list at once (under load, one
+// wake-up of the JS thread serves many completions, not one each). The buffer (a
+// Uint8Array, possibly a view of guest RAM in a SharedArrayBuffer) stays referenced until
+// its request settles, and the image (its JS object) while any request is in flight. The
+// TSFN keeps the event loop alive only while requests are in flight.
 #include "rbd.h"
 
 #include <cerrno>
 #include <ctime>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace tsemu_rbd {
@@ -16,13 +19,12 @@ namespace {
 
 class Image;
 struct AioOp;
-void Deliver(Napi::Env env, Napi::Function, Image* image, AioOp* op);
-using Tsfn = Napi::TypedThreadSafeFunction<Image, AioOp, Deliver>;
+void Deliver(Napi::Env env, Napi::Function, Image* image, void*);
+using Tsfn = Napi::TypedThreadSafeFunction<Image, void, Deliver>;
 
 struct AioOp {
   Image* image;
   Napi::Promise::Deferred deferred;
-  Napi::ObjectReference self;
   Napi::ObjectReference buffer;
   const char* what;
   ssize_t ret = 0;
@@ -124,8 +126,26 @@ class Image : public Napi::ObjectWrap<Image> {
     }
   }
 
+  // Settles every request on the completion list (JS thread). `env` is null when Node is
+  // tearing the environment down: the requests are dropped then.
+  void DeliverDone(Napi::Env env) {
+    std::vector<AioOp*> batch;
+    {
+      std::lock_guard<std::mutex> lock(doneMu_);
+      batch.swap(done_);
+      posted_ = false;
+    }
+    for (AioOp* op : batch) {
+      std::unique_ptr<AioOp> own(op);
+      if (env != nullptr) Completed(env, op);
+    }
+  }
+
   void Completed(Napi::Env env, AioOp* op) {
-    if (--inflight_ == 0) tsfn_.Unref(env);
+    if (--inflight_ == 0) {
+      tsfn_.Unref(env);
+      Unref();
+    }
     if (op->ret < 0) op->deferred.Reject(ErrnoError(env, op->what, static_cast<int>(op->ret)).Value());
     else op->deferred.Resolve(Napi::Number::New(env, static_cast<double>(op->ret)));
   }
@@ -135,8 +155,16 @@ class Image : public Napi::ObjectWrap<Image> {
     AioOp* op = static_cast<AioOp*>(arg);
     op->ret = rbd_aio_get_return_value(c);
     rbd_aio_release(c);
-    // An unbounded queue: this never waits.
-    op->image->tsfn_.BlockingCall(op);
+    Image* image = op->image;
+    bool post;
+    {
+      std::lock_guard<std::mutex> lock(image->doneMu_);
+      image->done_.push_back(op);
+      post = !image->posted_;
+      image->posted_ = true;
+    }
+    // An unbounded queue: this never waits. Later completions ride on the call already posted.
+    if (post) image->tsfn_.NonBlockingCall();
   }
 
   void Open(Napi::Env env) {
@@ -163,9 +191,11 @@ class Image : public Napi::ObjectWrap<Image> {
       op->deferred.Reject(ErrnoError(env, what, r).Value());
       return promise;
     }
-    op->self = Napi::Persistent(info.This().As<Napi::Object>());
     if (buffer.IsObject()) op->buffer = Napi::Persistent(buffer.As<Napi::Object>());
-    if (inflight_++ == 0) tsfn_.Ref(env);
+    if (inflight_++ == 0) {
+      tsfn_.Ref(env);
+      Ref();
+    }
     AioOp* raw = op.release();
     r = start(c);
     if (r < 0) {
@@ -339,15 +369,15 @@ class Image : public Napi::ObjectWrap<Image> {
   bool readOnly_ = false;
   Tsfn tsfn_;
   uint32_t inflight_ = 0;
+  // finished requests waiting for the JS thread, and whether a TSFN call for them is posted
+  std::mutex doneMu_;
+  std::vector<AioOp*> done_;
+  bool posted_ = false;
 };
 
 Napi::FunctionReference* Image::constructor = nullptr;
 
-void Deliver(Napi::Env env, Napi::Function, Image* image, AioOp* op) {
-  std::unique_ptr<AioOp> own(op);
-  if (env == nullptr) return;
-  image->Completed(env, op);
-}
+void Deliver(Napi::Env env, Napi::Function, Image* image, void*) { image->DeliverDone(env); }
 
 }  // namespace
 
