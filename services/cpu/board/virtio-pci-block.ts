@@ -3,6 +3,7 @@
  * block service:
  *
  *   -drive file=X[,format=raw|qcow2][,if=virtio|none][,id=ID][,readonly=on][,cache=MODE][,serial=S]
+ *          [,werror=enospc|stop|report|ignore][,rerror=report|stop|ignore|enospc]
  *   -blockdev driver=qcow2|raw,node-name=N,file.driver=file,file.filename=X[,read-only=on][,cache.direct=on]
  *   -blockdev driver=file,node-name=F,filename=X   then   -blockdev driver=qcow2,node-name=N,file=F
  *   -blockdev driver=nbd,node-name=F,server.type=inet,server.host=H,server.port=P[,export=E]
@@ -14,7 +15,7 @@
  *             [,server.0.host=H,server.0.port=PORT...][,auth-client-required=cephx]
  *             (a device may use R itself, as raw, or a format node over it: file=R or file.driver=rbd,file.pool=...)
  *   -drive file=rbd:pool/image[@snap][:opt=val...],format=raw
- *   -device virtio-blk-pci,drive=ID|N[,id=DEV][,num-queues=N][,queue-size=N][,serial=S][,addr=SLOT]
+ *   -device virtio-blk-pci,drive=ID|N[,id=DEV][,num-queues=N][,queue-size=N][,serial=S][,addr=SLOT][,werror=..][,rerror=..]
  *
  * `if=virtio` (the default here) makes a virtio-blk-pci device of the drive at once, as
  * QEMU does; `if=none` leaves it for a -device. Each device becomes a virtio-pci function
@@ -44,6 +45,9 @@ export interface BlockDevice {
   readOnly: boolean;
   cache?: string;
   serial?: string;
+  /** QEMU's error policies (werror= default enospc, rerror= default report), applied by the block service. */
+  werror?: string;
+  rerror?: string;
   /** undefined: one per hart, as QEMU's num-queues=auto. */
   numQueues?: number;
   queueSize: number;
@@ -85,6 +89,12 @@ function onOff(v: string | undefined, what: string): boolean {
   throw new BlockOptionError(`Parameter '${what}' expects 'on' or 'off'`);
 }
 
+/** A werror= / rerror= value (BlockdevOnError), as QEMU checks it. */
+function errorAction(v: string | undefined, what: 'read' | 'write'): string | undefined {
+  if (v === undefined || ['ignore', 'report', 'stop', 'enospc'].includes(v)) return v;
+  throw new BlockOptionError(`'${v}' invalid ${what} error action`);
+}
+
 function posInt(v: string | undefined, what: string): number | undefined {
   if (v === undefined || v === 'auto') return undefined;
   const n = Number(v);
@@ -99,6 +109,8 @@ interface Drive {
   readOnly: boolean;
   cache?: string;
   serial?: string;
+  werror?: string;
+  rerror?: string;
   used: boolean;
   /** Made by -blockdev: no QMP device name, only a node name. */
   blockdev?: boolean;
@@ -185,11 +197,14 @@ export function parseBlockOptions(drives: readonly string[], blockdevs: readonly
     if (iface !== 'virtio' && iface !== 'none') throw new BlockOptionError(`-drive ${spec}: if=${iface} is not supported (virtio or none)`);
     const id = kv.get('id') ?? `virtio${n}`;
     if (byId.has(id)) throw new BlockOptionError(`Duplicate ID '${id}' for drive`);
-    const d: Drive = { id, file, format: kv.get('format'), readOnly: onOff(kv.get('readonly') ?? kv.get('read-only'), 'readonly'), cache: kv.get('cache'), serial: kv.get('serial'), used: false };
+    const d: Drive = {
+      id, file, format: kv.get('format'), readOnly: onOff(kv.get('readonly') ?? kv.get('read-only'), 'readonly'), cache: kv.get('cache'), serial: kv.get('serial'),
+      werror: errorAction(kv.get('werror'), 'write'), rerror: errorAction(kv.get('rerror'), 'read'), used: false,
+    };
     byId.set(id, d);
     if (iface === 'virtio') {
       d.used = true;
-      out.push({ id, drive: id, qdev: anonPath(), file, format: d.format, readOnly: d.readOnly, cache: d.cache, serial: d.serial, queueSize: 256 });
+      out.push({ id, drive: id, qdev: anonPath(), file, format: d.format, readOnly: d.readOnly, cache: d.cache, serial: d.serial, werror: d.werror, rerror: d.rerror, queueSize: 256 });
     }
   });
   const files = new Map<string, string>();
@@ -255,6 +270,8 @@ export function parseBlockOptions(drives: readonly string[], blockdevs: readonly
       readOnly: d.readOnly,
       cache: d.cache,
       serial: kv.get('serial') ?? d.serial,
+      werror: errorAction(kv.get('werror'), 'write') ?? d.werror,
+      rerror: errorAction(kv.get('rerror'), 'read') ?? d.rerror,
       numQueues: posInt(kv.get('num-queues'), 'num-queues'),
       queueSize,
       slot,
@@ -286,6 +303,9 @@ export async function attachBlockDevices(address: string, virt: VirtMachine, dev
       if (d.format) props.format = d.format;
       if (d.cache) props.cache = d.cache;
       if (d.serial) props.serial = d.serial;
+      if (d.werror) props.werror = d.werror;
+      if (d.rerror) props.rerror = d.rerror;
+      virt.blockNames.set(d.id, { device: d.drive, nodeName: d.nodeName });
       props.drive = d.drive;
       props.qdev = d.qdev;
       if (d.nodeName) props['node-name'] = d.nodeName;
