@@ -241,3 +241,39 @@ test.serial('-blockdev driver=rbd and file.driver=rbd name the image the block s
   t.is(image.size, 4 << 20);
   await image.close();
 });
+
+test.serial('key-secret: tsemu-img --object secret with key-secret=ID in the name or --image-opts; -drive/-blockdev carry the id, not the key', async (t) => {
+  const dir = tempDir(t);
+  await ceph.rbd(['create', '--size', '4M', `${ceph.pool}/sec`]);
+  const mon = `mon_host=v2\\:127.0.0.1\\:${ceph.monPort}:client_mount_timeout=15`;
+  const keyFile = join(dir, 'key');
+  writeFileSync(keyFile, ceph.userKey());
+  // the key as QEMU takes it: the secret's bytes are the key (format=base64 decodes the text)
+  const objects = [
+    ['--object', `secret,id=k64,data=${ceph.userKey()},format=base64`],
+    ['--object', `secret,id=kfile,file=${keyFile},format=base64`],
+  ];
+  for (const [flag, obj] of objects) {
+    const id = /id=(\w+)/.exec(obj!)![1]!;
+    const info = JSON.parse(await imgOk(['info', flag!, obj!, '--output=json', `rbd:${ceph.pool}/sec:id=tsemu:key-secret=${id}:${mon}`]));
+    t.is(info['virtual-size'], 4 << 20, obj);
+    t.is(info.filename, `rbd:${ceph.pool}/sec:id=tsemu:key-secret=${id}:${mon}`, 'the name shows the id, not the key');
+  }
+  const opts = `driver=rbd,pool=${ceph.pool},image=sec,user=tsemu,key-secret=k,server.0.host=127.0.0.1,server.0.port=${ceph.monPort}`;
+  const viaOpts = JSON.parse(await imgOk(['info', '--object', `secret,id=k,data=${ceph.userKey()},format=base64`, '--output=json', '--image-opts', opts]));
+  t.is(viaOpts['virtual-size'], 4 << 20);
+  // raw data is the key's bytes themselves: the base64 text as raw bytes is a wrong key
+  const wrong = await img(['info', '--object', `secret,id=k,data=${ceph.userKey()}`, `rbd:${ceph.pool}/sec:id=tsemu:key-secret=k:${mon}`]);
+  t.is(wrong.code, 1);
+  t.regex(wrong.stderr, /error connecting: (Permission denied|Invalid argument)/);
+  const missing = await img(['info', `rbd:${ceph.pool}/sec:id=tsemu:key-secret=nosuch:${mon}`]);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /No secret with id 'nosuch'/);
+
+  // the machine's options: the name carries key-secret=ID; the key goes to the block service with the device
+  const devs = parseBlockOptions([`file=rbd:${ceph.pool}/sec:id=tsemu,format=raw,file.key-secret=k`], [
+    `driver=rbd,node-name=r0,pool=${ceph.pool},image=sec,user=tsemu,key-secret=k`,
+  ], ['virtio-blk-pci,drive=r0']);
+  t.is(devs[0]!.file, `rbd:${ceph.pool}/sec:id=tsemu:key-secret=k`);
+  t.is(devs[1]!.file, `rbd:${ceph.pool}/sec:id=tsemu:key-secret=k`);
+});

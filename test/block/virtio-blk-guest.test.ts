@@ -16,10 +16,10 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { bootGuest, defaultVm, PROMPT } from '../helpers/guest.js';
+import { bootGuest, makeExt4Root, PROMPT } from '../helpers/guest.js';
 import { tempDir } from '../helpers/procs.js';
 import { openImage } from '../../services/block/format/open.js';
 
@@ -106,28 +106,6 @@ test.serial('-smp 2: a queue per vCPU (MQ), both serve reads', async (t) => {
   g.p.stdin.write('poweroff -f\n');
   t.is(await g.exited, 0);
 });
-
-/** An ext4 image whose userland is busybox: /sbin/init mounts the usual and runs a shell. */
-async function makeExt4Root(dir: string, raw: string): Promise<void> {
-  const v = await defaultVm();
-  const root = join(dir, 'root');
-  for (const d of ['bin', 'sbin', 'proc', 'sys', 'dev', 'tmp', 'etc', 'root']) mkdirSync(join(root, d), { recursive: true });
-  copyFileSync(v.manifest.busybox, join(root, 'bin/busybox'));
-  chmodSync(join(root, 'bin/busybox'), 0o755);
-  writeFileSync(join(root, 'sbin/init'), `#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin HOME=/
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-cd /
-echo "tsemu ext4 root ready: $(cat /proc/mounts | grep ' / ')"
-setsid cttyhack sh
-poweroff -f
-`);
-  chmodSync(join(root, 'sbin/init'), 0o755);
-  execFileSync('mkfs.ext4', ['-q', '-F', '-d', root, '-L', 'tsemuroot', raw, '64M'], { stdio: 'pipe' });
-}
 
 async function ext4RootRun(t: import('ava').ExecutionContext, format: 'raw' | 'qcow2'): Promise<void> {
   t.timeout(900_000);

@@ -1,8 +1,9 @@
 /**
  * A Debian guest on a pipe console for the boot, PCI and virtio-blk tests:
- * boot with extra tsemu options, wait for the shell, run commands.
+ * boot with extra tsemu options, wait for the shell, run commands; an ext4 root disk for it.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './riscv-build.js';
 import { ensureDefaultVm, type DefaultVm } from '../../services/cpu/guest/default-vm.js';
@@ -91,4 +92,30 @@ export async function bootGuest(extra: string[] = [], smp = 1, append = ''): Pro
     '-bios', v.firmware, '-kernel', v.kernel, '-initrd', v.initrd, '-append', `${v.append}${append ? ` ${append}` : ''}`, ...extra];
   const p = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   return new Guest(p);
+}
+
+/**
+ * A 64 MiB ext4 image at `raw` (mkfs.ext4 -d, in `dir`/root) whose userland is busybox:
+ * /sbin/init mounts the usual file systems, says "tsemu ext4 root ready: <its / mount>" and
+ * runs a shell. Boot it with root=/dev/vda rw.
+ */
+export async function makeExt4Root(dir: string, raw: string): Promise<void> {
+  const v = await defaultVm();
+  const root = join(dir, 'root');
+  for (const d of ['bin', 'sbin', 'proc', 'sys', 'dev', 'tmp', 'etc', 'root']) mkdirSync(join(root, d), { recursive: true });
+  copyFileSync(v.manifest.busybox, join(root, 'bin/busybox'));
+  chmodSync(join(root, 'bin/busybox'), 0o755);
+  writeFileSync(join(root, 'sbin/init'), `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin HOME=/
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+cd /
+echo "tsemu ext4 root ready: $(cat /proc/mounts | grep ' / ')"
+setsid cttyhack sh
+poweroff -f
+`);
+  chmodSync(join(root, 'sbin/init'), 0o755);
+  execFileSync('mkfs.ext4', ['-q', '-F', '-d', root, '-L', 'tsemuroot', raw, '64M'], { stdio: 'pipe' });
 }

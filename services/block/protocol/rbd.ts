@@ -16,6 +16,7 @@ import { BlockError, type BlockProtocol, type ProtocolSnapshots, type SnapshotIn
 import { registerProtocol, type ProtocolOpenOptions } from './registry.js';
 import { rbdAddon, type RbdClusterHandle, type RbdImageHandle } from './rbd-native.js';
 import { formatRbdFilename, isRbdFilename, parseRbdFilename, type RbdSpec } from './rbd-spec.js';
+import { secretBase64 } from '../../common/secret.js';
 
 /** The failure's errno name, and the reason in strerror's words (what follows the step's name). */
 function reasonOf(e: unknown): { code: string; reason: string } {
@@ -35,6 +36,14 @@ function nativeError(e: unknown, filename: string, verb: string): BlockError {
 /** A connection configured as the spec says, in QEMU's order: conf file, then options. */
 async function connect(spec: RbdSpec, cache: string | undefined): Promise<RbdClusterHandle> {
   const options = [...spec.options];
+  // QEMU's key-secret: the secret's bytes, base64-encoded, are librados' `key`
+  if (spec.keySecret !== undefined) {
+    try {
+      options.push(['key', secretBase64(spec.keySecret)]);
+    } catch (e) {
+      throw new BlockError((e as Error).message, 'EINVAL');
+    }
+  }
   if (cache !== undefined) options.push(['rbd_cache', cache === 'none' || cache === 'directsync' ? 'false' : 'true']);
   // cache=unsafe ignores flushes: librbd need not wait for one before caching writes
   if (cache === 'unsafe') options.push(['rbd_cache_writethrough_until_flush', 'false']);

@@ -13,6 +13,7 @@ import type { DeviceSpec } from '../../../proto/gen/common.js';
 import { ServiceError, type Backend } from '../../common/devices.js';
 import { grpc } from '../../common/grpc.js';
 import { codeTrackViews, GuestMemory } from '../../common/guest-memory.js';
+import { setSecretBase64 } from '../../common/secret.js';
 import { SharedMemory } from '../../common/shm.js';
 import { VirtioFnState } from '../../common/virtio/pci-state.js';
 import { openImage } from '../format/open.js';
@@ -61,6 +62,8 @@ export async function attachVirtioBlk(spec: DeviceSpec): Promise<Backend & { bac
     const track = map(trackR.path, Number(trackR.size));
     const pci = map(pciR.path, Number(pciR.size));
     for (const m of maps) m.close(); // the mappings stay; the fds are not needed
+    // secrets the machine's -object gave for this device's rbd: name (key-secret=ID)
+    for (const [k, v] of Object.entries(p)) if (k.startsWith('secret.')) setSecretBase64(k.slice(7), v);
     image = await openImage(p.file, { format: p.format || undefined, readOnly: onOff(p.readonly, 'readonly'), cache: p.cache || undefined });
     const mem = new GuestMemory(ram.buffer, Number(ramR.guestBase), Number(ramR.size), codeTrackViews(track.buffer, Number(ramR.size)));
     const st = new VirtioFnState(pci.buffer, stateOffset);
