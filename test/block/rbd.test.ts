@@ -15,6 +15,7 @@
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openImage } from '../../services/block/format/open.js';
@@ -276,4 +277,25 @@ test.serial('key-secret: tsemu-img --object secret with key-secret=ID in the nam
   ], ['virtio-blk-pci,drive=r0']);
   t.is(devs[0]!.file, `rbd:${ceph.pool}/sec:id=tsemu:key-secret=k`);
   t.is(devs[1]!.file, `rbd:${ceph.pool}/sec:id=tsemu:key-secret=k`);
+});
+
+test.serial('map: holes as librbd\'s fast-diff sees them (whole objects), as qemu-img map reports them; convert skips them', async (t) => {
+  const dir = tempDir(t);
+  const src = join(dir, 'sparse.raw');
+  const bytes = Buffer.alloc(64 << 20);
+  bytes.write('hello', 5 << 20);
+  randomBytes(3 << 20).copy(bytes, 30 << 20);
+  writeFileSync(src, bytes);
+  await ceph.rbd(['import', src, `${ceph.pool}/sparse`]); // rbd import leaves zero objects out
+  const name = ceph.name('sparse');
+  const ours = JSON.parse(await imgOk(['map', '--output=json', name]));
+  const theirs = JSON.parse(execFileSync('qemu-img', ['map', '--output=json', name], { encoding: 'utf8' }));
+  t.deepEqual(ours, theirs);
+  t.deepEqual(ours.filter((e: { data: boolean }) => e.data).map((e: { start: number; length: number }) => [e.start, e.length]),
+    [[4 << 20, 4 << 20], [28 << 20, 8 << 20]], 'the two 4 MiB objects around the data');
+  const out = join(dir, 'out.qcow2');
+  await imgOk(['convert', '-O', 'qcow2', name, out]);
+  await must('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', src, out]);
+  const outMap = JSON.parse(execFileSync('qemu-img', ['map', '--output=json', out], { encoding: 'utf8' })) as { data: boolean; length: number }[];
+  t.true(outMap.filter((e) => e.data).reduce((n, e) => n + e.length, 0) <= 12 << 20, 'only the data objects were written');
 });
