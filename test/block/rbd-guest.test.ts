@@ -86,8 +86,7 @@ test('ext4 root on RBD: boot, write, sync, a frozen OSD waited out, poweroff; rb
   t.is(firstMd5(await g.run('dd if=/dev/vdb bs=65536 count=4 iflag=direct 2>/dev/null | md5sum')), dataSum);
   t.is(await g.run('dmesg | grep -ci "i/o error"'), '0', 'the guest saw no I/O error');
 
-  g.p.stdin.write('poweroff -f\n');
-  t.is(await g.exited, 0, 'poweroff ends tsemu with status 0');
+  t.is(await g.poweroff(), 0, 'poweroff ends tsemu with status 0');
 
   const back = join(dir, 'back.raw');
   await ceph.rbd(['export', `${ceph.pool}/root`, back]);

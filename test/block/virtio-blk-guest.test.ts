@@ -84,8 +84,7 @@ test.serial('raw disk: PCI bus, read, write, discard; the block service restarts
   t.is(sum(await g.run('dd if=/dev/vda bs=65536 skip=192 count=16 2>/dev/null | md5sum')), guestMd5);
   const errs = await g.run('dmesg | grep -ci "i/o error"');
   t.is(errs, '0', 'no I/O errors in dmesg');
-  g.p.stdin.write('poweroff -f\n');
-  t.is(await g.exited, 0);
+  t.is(await g.poweroff(), 0);
   t.is(md5(readFileSync(img).subarray(12 << 20, 13 << 20)), guestMd5);
 });
 
@@ -103,8 +102,7 @@ test.serial('-smp 2: a queue per vCPU (MQ), both serve reads', async (t) => {
   // one read pinned to each CPU
   t.is(sum(await g.run('taskset 1 md5sum /dev/vda')), md5(content));
   t.is(sum(await g.run('echo 3 > /proc/sys/vm/drop_caches; taskset 2 md5sum /dev/vda')), md5(content));
-  g.p.stdin.write('poweroff -f\n');
-  t.is(await g.exited, 0);
+  t.is(await g.poweroff(), 0);
 });
 
 async function ext4RootRun(t: import('ava').ExecutionContext, format: 'raw' | 'qcow2'): Promise<void> {
@@ -124,8 +122,7 @@ async function ext4RootRun(t: import('ava').ExecutionContext, format: 'raw' | 'q
   await g.settle();
   const data = sum(await g.run('echo "hello from the guest" > /root/hello.txt; dd if=/dev/urandom of=/root/data.bin bs=65536 count=32 2>/dev/null; mkdir -p /root/d; for i in 1 2 3 4 5; do echo $i > /root/d/f$i; done; sync; md5sum /root/data.bin'));
   t.regex(data, /^[0-9a-f]{32}$/);
-  g.p.stdin.write('poweroff -f\n');
-  t.is(await g.exited, 0, 'poweroff ends tsemu with status 0');
+  t.is(await g.poweroff(), 0, 'poweroff ends tsemu with status 0');
 
   if (format === 'qcow2') {
     const check = execFileSync('qemu-img', ['check', img], { encoding: 'utf8' });

@@ -53,18 +53,40 @@ export class Guest {
    * console echoes a long command over several lines, so its output starts after it.
    */
   async run(cmd: string, timeoutMs = 120_000): Promise<string> {
-    // busybox's prompt ends with a cursor-position query; input typed before it is sent
-    // can be lost, so wait until the console has been quiet for a moment
+    const from = await this.type(`echo @@S@@; ${cmd}`);
+    const start = await this.expect(/\n@@S@@\r?\n/, timeoutMs, from);
+    const end = await this.expect(PROMPT, timeoutMs, start);
+    const lines = this.out.slice(start, end).split(/\r?\n/);
+    return lines.slice(0, -1).join('\n').trim();
+  }
+
+  /**
+   * Types a line at the shell; returns where the output after it starts. busybox's prompt
+   * ends with a cursor-position query, which comes after the prompt's text (PROMPT matches
+   * either way) and input typed before it is sent can be lost: so wait until the console has
+   * been quiet for a moment.
+   */
+  async type(line: string): Promise<number> {
     for (let n = this.out.length; ; n = this.out.length) {
       await new Promise((r) => setTimeout(r, 300));
       if (this.out.length === n) break;
     }
     const from = this.out.length;
-    this.p.stdin.write(`echo @@S@@; ${cmd}\n`);
-    const start = await this.expect(/\n@@S@@\r?\n/, timeoutMs, from);
-    const end = await this.expect(PROMPT, timeoutMs, start);
-    const lines = this.out.slice(start, end).split(/\r?\n/);
-    return lines.slice(0, -1).join('\n').trim();
+    this.p.stdin.write(`${line}\n`);
+    return from;
+  }
+
+  /**
+   * `poweroff -f` at the shell; resolves with tsemu's exit status. Typed as `run` types, and
+   * again should the machine still run 20 s later (a line lost to the race above would
+   * otherwise leave the test waiting for its whole timeout).
+   */
+  async poweroff(): Promise<number | null> {
+    for (;;) {
+      await this.type('poweroff -f');
+      const code = await Promise.race([this.exited, new Promise<'again'>((r) => setTimeout(() => r('again'), 20_000).unref())]);
+      if (code !== 'again') return code;
+    }
   }
 
   /** Waits for the initramfs shell. */
