@@ -1,14 +1,17 @@
 // RbdImage: an open librbd image. Data I/O is asynchronous in librbd (rbd_aio_*): each
-// request carries an AioOp through librbd and back, its completion crosses to the JS thread
-// through one ThreadSafeFunction per image, and settles the request's promise there. The
-// buffer (a Uint8Array, possibly a view of guest RAM in a SharedArrayBuffer) and the image
-// stay referenced until then. The TSFN keeps the event loop alive only while requests are
-// in flight.
+// request carries an AioOp through librbd and back. librbd's threads put finished AioOps on
+// the image's completion list; the first one onto an empty list posts one ThreadSafeFunction
+// call, and the JS thread settles every request on the list at once (under load, one
+// wake-up of the JS thread serves many completions, not one each). The buffer (a
+// Uint8Array, possibly a view of guest RAM in a SharedArrayBuffer) stays referenced until
+// its request settles, and the image (its JS object) while any request is in flight. The
+// TSFN keeps the event loop alive only while requests are in flight.
 #include "rbd.h"
 
 #include <cerrno>
 #include <ctime>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace tsemu_rbd {
@@ -16,13 +19,12 @@ namespace {
 
 class Image;
 struct AioOp;
-void Deliver(Napi::Env env, Napi::Function, Image* image, AioOp* op);
-using Tsfn = Napi::TypedThreadSafeFunction<Image, AioOp, Deliver>;
+void Deliver(Napi::Env env, Napi::Function, Image* image, void*);
+using Tsfn = Napi::TypedThreadSafeFunction<Image, void, Deliver>;
 
 struct AioOp {
   Image* image;
   Napi::Promise::Deferred deferred;
-  Napi::ObjectReference self;
   Napi::ObjectReference buffer;
   const char* what;
   ssize_t ret = 0;
@@ -92,6 +94,7 @@ class Image : public Napi::ObjectWrap<Image> {
       InstanceMethod<&Image::Flush>("flush"),
       InstanceMethod<&Image::Stat>("stat"),
       InstanceMethod<&Image::Resize>("resize"),
+      InstanceMethod<&Image::Allocation>("allocation"),
       InstanceMethod<&Image::SnapList>("snapList"),
       InstanceMethod<&Image::SnapCreate>("snapCreate"),
       InstanceMethod<&Image::SnapRemove>("snapRemove"),
@@ -124,8 +127,26 @@ class Image : public Napi::ObjectWrap<Image> {
     }
   }
 
+  // Settles every request on the completion list (JS thread). `env` is null when Node is
+  // tearing the environment down: the requests are dropped then.
+  void DeliverDone(Napi::Env env) {
+    std::vector<AioOp*> batch;
+    {
+      std::lock_guard<std::mutex> lock(doneMu_);
+      batch.swap(done_);
+      posted_ = false;
+    }
+    for (AioOp* op : batch) {
+      std::unique_ptr<AioOp> own(op);
+      if (env != nullptr) Completed(env, op);
+    }
+  }
+
   void Completed(Napi::Env env, AioOp* op) {
-    if (--inflight_ == 0) tsfn_.Unref(env);
+    if (--inflight_ == 0) {
+      tsfn_.Unref(env);
+      Unref();
+    }
     if (op->ret < 0) op->deferred.Reject(ErrnoError(env, op->what, static_cast<int>(op->ret)).Value());
     else op->deferred.Resolve(Napi::Number::New(env, static_cast<double>(op->ret)));
   }
@@ -135,8 +156,16 @@ class Image : public Napi::ObjectWrap<Image> {
     AioOp* op = static_cast<AioOp*>(arg);
     op->ret = rbd_aio_get_return_value(c);
     rbd_aio_release(c);
-    // An unbounded queue: this never waits.
-    op->image->tsfn_.BlockingCall(op);
+    Image* image = op->image;
+    bool post;
+    {
+      std::lock_guard<std::mutex> lock(image->doneMu_);
+      image->done_.push_back(op);
+      post = !image->posted_;
+      image->posted_ = true;
+    }
+    // An unbounded queue: this never waits. Later completions ride on the call already posted.
+    if (post) image->tsfn_.NonBlockingCall();
   }
 
   void Open(Napi::Env env) {
@@ -163,9 +192,11 @@ class Image : public Napi::ObjectWrap<Image> {
       op->deferred.Reject(ErrnoError(env, what, r).Value());
       return promise;
     }
-    op->self = Napi::Persistent(info.This().As<Napi::Object>());
     if (buffer.IsObject()) op->buffer = Napi::Persistent(buffer.As<Napi::Object>());
-    if (inflight_++ == 0) tsfn_.Ref(env);
+    if (inflight_++ == 0) {
+      tsfn_.Ref(env);
+      Ref();
+    }
     AioOp* raw = op.release();
     r = start(c);
     if (r < 0) {
@@ -247,6 +278,50 @@ class Image : public Napi::ObjectWrap<Image> {
     rbd_image_t image = image_;
     auto d = Napi::Promise::Deferred::New(env);
     RunTask(env, d, "error resizing", [=](std::string&) { return rbd_resize(image, size); }, nullptr, info.This());
+    return d.Promise();
+  }
+
+  // allocation(offset, length) -> [offset, length, offset, length...] of the objects that hold
+  // data in the range (rbd_diff_iterate2 from the image's creation, parent included, whole
+  // objects), or null where that is not cheap: without fast-diff, or with its map invalid
+  // (librbd would then list objects one by one), as QEMU's rbd driver decides.
+  Napi::Value Allocation(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Open(env);
+    uint64_t off = U64Arg(info, 0, "offset"), len = U64Arg(info, 1, "length");
+    rbd_image_t image = image_;
+    struct Result {
+      bool cheap = false;
+      std::vector<uint64_t> extents;
+    };
+    auto out = std::make_shared<Result>();
+    auto d = Napi::Promise::Deferred::New(env);
+    RunTask(env, d, "error reading allocation", [=](std::string&) {
+      uint64_t features = 0, flags = 0;
+      int r = rbd_get_features(image, &features);
+      if (r < 0) return r;
+      if (!(features & RBD_FEATURE_FAST_DIFF)) return 0;
+      r = rbd_get_flags(image, &flags);
+      if (r < 0) return r;
+      if (flags & RBD_FLAG_FAST_DIFF_INVALID) return 0;
+      out->cheap = true;
+      return rbd_diff_iterate2(image, nullptr, off, len, 1, 1, [](uint64_t o, size_t l, int exists, void* arg) -> int {
+        auto* v = static_cast<std::vector<uint64_t>*>(arg);
+        if (exists) {
+          if (!v->empty() && (*v)[v->size() - 2] + (*v)[v->size() - 1] == o) (*v)[v->size() - 1] += l;
+          else {
+            v->push_back(o);
+            v->push_back(l);
+          }
+        }
+        return 0;
+      }, &out->extents);
+    }, [=](Napi::Env env) -> Napi::Value {
+      if (!out->cheap) return env.Null();
+      Napi::Array a = Napi::Array::New(env, out->extents.size());
+      for (size_t i = 0; i < out->extents.size(); i++) a.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(out->extents[i])));
+      return a;
+    }, info.This());
     return d.Promise();
   }
 
@@ -339,15 +414,15 @@ class Image : public Napi::ObjectWrap<Image> {
   bool readOnly_ = false;
   Tsfn tsfn_;
   uint32_t inflight_ = 0;
+  // finished requests waiting for the JS thread, and whether a TSFN call for them is posted
+  std::mutex doneMu_;
+  std::vector<AioOp*> done_;
+  bool posted_ = false;
 };
 
 Napi::FunctionReference* Image::constructor = nullptr;
 
-void Deliver(Napi::Env env, Napi::Function, Image* image, AioOp* op) {
-  std::unique_ptr<AioOp> own(op);
-  if (env == nullptr) return;
-  image->Completed(env, op);
-}
+void Deliver(Napi::Env env, Napi::Function, Image* image, void*) { image->DeliverDone(env); }
 
 }  // namespace
 

@@ -79,3 +79,32 @@ export function all(p: Parsed, name: string): string[] {
 export function has(p: Parsed, name: string): boolean {
   return p.options.has(name);
 }
+
+/** QEMU's key=value,key=value with ',,' for a comma; a first item without '=' is `implied`. */
+export function parseKeyValues(s: string, implied?: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const items: string[] = [];
+  let cur = '';
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === ',') {
+      if (s[i + 1] === ',') {
+        cur += ',';
+        i++;
+        continue;
+      }
+      items.push(cur);
+      cur = '';
+    } else cur += s[i];
+  }
+  items.push(cur);
+  items.forEach((it, i) => {
+    const eq = it.indexOf('=');
+    if (eq < 0) {
+      if (i === 0 && implied) out.set(implied, it);
+      else if (it) out.set(it, 'on');
+      return;
+    }
+    out.set(it.slice(0, eq), it.slice(eq + 1));
+  });
+  return out;
+}

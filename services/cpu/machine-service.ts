@@ -29,7 +29,7 @@ import { PLIC_BASE, PLIC_SIZE } from './board/plic.js';
 import { UART0_BASE, UART0_SIZE } from './board/uart.js';
 import { DRAM_BASE } from './board/virt-map.js';
 
-export type RunState = 'prelaunch' | 'running' | 'paused' | 'shutdown' | 'internal-error';
+export type RunState = 'prelaunch' | 'running' | 'paused' | 'io-error' | 'shutdown' | 'internal-error';
 
 /** What the machine exposes for control; the board implements it. */
 export interface MachineControl {
@@ -224,7 +224,7 @@ export async function serveMachine(
         }),
         step: unary(async (req: { hart: number; count: number }) => {
           if (req.hart >= machine.harts) throw new ServiceError(grpcNs.status.INVALID_ARGUMENT, `no hart ${req.hart}`);
-          if (machine.runState() !== 'paused' && machine.runState() !== 'prelaunch') {
+          if (!['paused', 'prelaunch', 'io-error'].includes(machine.runState())) {
             throw new ServiceError(grpcNs.status.FAILED_PRECONDITION, 'the machine is running: stop it first');
           }
           return machine.step(req.hart, Math.max(1, req.count || 1));

@@ -14,6 +14,7 @@ import { serveMachine } from './machine-service.js';
 import { Supervisor } from './supervisor.js';
 import { VirtMachine } from './board/virt.js';
 import { Console, parseSerial, type SerialBackend } from './console.js';
+import { addSecretObject } from '../common/secret.js';
 import { attachBlockDevices, parseBlockOptions, pciRequests, type BlockDevice } from './board/virtio-pci-block.js';
 
 const log = logger('cpu');
@@ -46,11 +47,14 @@ Machine options (QEMU's spellings):
                           insecure=on (a listener not on loopback needs TLS and a secret)
   -monitor DEV            HMP monitor: stdio, none, or as -qmp (repeatable)
   -drive file=X[,format=raw|qcow2][,if=virtio|none][,id=ID][,readonly=on][,cache=MODE][,serial=S]
+         [,werror=enospc|stop|report|ignore][,rerror=report|stop|ignore|enospc][,file.key-secret=ID]
                           a disk; if=virtio (the default) adds a virtio-blk-pci device
   -blockdev driver=qcow2|raw,node-name=N,file.driver=file,file.filename=X[,read-only=on]
                           a disk node for -device
   -device virtio-blk-pci,drive=ID[,id=DEV][,num-queues=N][,queue-size=N][,serial=S][,addr=SLOT]
                           a virtio-blk disk on the PCIe bus (num-queues: one per CPU)
+  -object secret,id=ID,data=TEXT|file=PATH[,format=raw|base64]
+                          a secret, for an rbd disk's key-secret=ID (repeatable)
   -no-reboot              exit instead of rebooting
 
 Services:
@@ -93,6 +97,7 @@ const OPTIONS = {
   drive: { value: true, repeat: true },
   blockdev: { value: true, repeat: true },
   device: { value: true, repeat: true },
+  object: { value: true, repeat: true },
   services: { value: true },
   'block-service': { value: true },
   'display-service': { value: true },
@@ -168,6 +173,9 @@ export async function main(argv: string[]): Promise<void> {
   let virt: VirtMachine;
   let disks: BlockDevice[];
   try {
+    for (const o of all(args, 'object')) {
+      if (!addSecretObject(o)) throw new Error(`-object ${o}: only secret objects are supported`);
+    }
     disks = parseBlockOptions(all(args, 'drive'), all(args, 'blockdev'), all(args, 'device'));
   } catch (e) {
     fail((e as Error).message);

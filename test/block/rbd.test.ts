@@ -15,6 +15,7 @@
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openImage } from '../../services/block/format/open.js';
@@ -240,4 +241,61 @@ test.serial('-blockdev driver=rbd and file.driver=rbd name the image the block s
   const image = await openImage(devs[0]!.file, { format: devs[0]!.format });
   t.is(image.size, 4 << 20);
   await image.close();
+});
+
+test.serial('key-secret: tsemu-img --object secret with key-secret=ID in the name or --image-opts; -drive/-blockdev carry the id, not the key', async (t) => {
+  const dir = tempDir(t);
+  await ceph.rbd(['create', '--size', '4M', `${ceph.pool}/sec`]);
+  const mon = `mon_host=v2\\:127.0.0.1\\:${ceph.monPort}:client_mount_timeout=15`;
+  const keyFile = join(dir, 'key');
+  writeFileSync(keyFile, ceph.userKey());
+  // the key as QEMU takes it: the secret's bytes are the key (format=base64 decodes the text)
+  const objects = [
+    ['--object', `secret,id=k64,data=${ceph.userKey()},format=base64`],
+    ['--object', `secret,id=kfile,file=${keyFile},format=base64`],
+  ];
+  for (const [flag, obj] of objects) {
+    const id = /id=(\w+)/.exec(obj!)![1]!;
+    const info = JSON.parse(await imgOk(['info', flag!, obj!, '--output=json', `rbd:${ceph.pool}/sec:id=tsemu:key-secret=${id}:${mon}`]));
+    t.is(info['virtual-size'], 4 << 20, obj);
+    t.is(info.filename, `rbd:${ceph.pool}/sec:id=tsemu:key-secret=${id}:${mon}`, 'the name shows the id, not the key');
+  }
+  const opts = `driver=rbd,pool=${ceph.pool},image=sec,user=tsemu,key-secret=k,server.0.host=127.0.0.1,server.0.port=${ceph.monPort}`;
+  const viaOpts = JSON.parse(await imgOk(['info', '--object', `secret,id=k,data=${ceph.userKey()},format=base64`, '--output=json', '--image-opts', opts]));
+  t.is(viaOpts['virtual-size'], 4 << 20);
+  // raw data is the key's bytes themselves: the base64 text as raw bytes is a wrong key
+  const wrong = await img(['info', '--object', `secret,id=k,data=${ceph.userKey()}`, `rbd:${ceph.pool}/sec:id=tsemu:key-secret=k:${mon}`]);
+  t.is(wrong.code, 1);
+  t.regex(wrong.stderr, /error connecting: (Permission denied|Invalid argument)/);
+  const missing = await img(['info', `rbd:${ceph.pool}/sec:id=tsemu:key-secret=nosuch:${mon}`]);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /No secret with id 'nosuch'/);
+
+  // the machine's options: the name carries key-secret=ID; the key goes to the block service with the device
+  const devs = parseBlockOptions([`file=rbd:${ceph.pool}/sec:id=tsemu,format=raw,file.key-secret=k`], [
+    `driver=rbd,node-name=r0,pool=${ceph.pool},image=sec,user=tsemu,key-secret=k`,
+  ], ['virtio-blk-pci,drive=r0']);
+  t.is(devs[0]!.file, `rbd:${ceph.pool}/sec:id=tsemu:key-secret=k`);
+  t.is(devs[1]!.file, `rbd:${ceph.pool}/sec:id=tsemu:key-secret=k`);
+});
+
+test.serial('map: holes as librbd\'s fast-diff sees them (whole objects), as qemu-img map reports them; convert skips them', async (t) => {
+  const dir = tempDir(t);
+  const src = join(dir, 'sparse.raw');
+  const bytes = Buffer.alloc(64 << 20);
+  bytes.write('hello', 5 << 20);
+  randomBytes(3 << 20).copy(bytes, 30 << 20);
+  writeFileSync(src, bytes);
+  await ceph.rbd(['import', src, `${ceph.pool}/sparse`]); // rbd import leaves zero objects out
+  const name = ceph.name('sparse');
+  const ours = JSON.parse(await imgOk(['map', '--output=json', name]));
+  const theirs = JSON.parse(execFileSync('qemu-img', ['map', '--output=json', name], { encoding: 'utf8' }));
+  t.deepEqual(ours, theirs);
+  t.deepEqual(ours.filter((e: { data: boolean }) => e.data).map((e: { start: number; length: number }) => [e.start, e.length]),
+    [[4 << 20, 4 << 20], [28 << 20, 8 << 20]], 'the two 4 MiB objects around the data');
+  const out = join(dir, 'out.qcow2');
+  await imgOk(['convert', '-O', 'qcow2', name, out]);
+  await must('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', src, out]);
+  const outMap = JSON.parse(execFileSync('qemu-img', ['map', '--output=json', out], { encoding: 'utf8' })) as { data: boolean; length: number }[];
+  t.true(outMap.filter((e) => e.data).reduce((n, e) => n + e.length, 0) <= 12 << 20, 'only the data objects were written');
 });

@@ -16,10 +16,10 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { bootGuest, defaultVm, PROMPT } from '../helpers/guest.js';
+import { bootGuest, makeExt4Root, PROMPT } from '../helpers/guest.js';
 import { tempDir } from '../helpers/procs.js';
 import { openImage } from '../../services/block/format/open.js';
 
@@ -84,8 +84,7 @@ test.serial('raw disk: PCI bus, read, write, discard; the block service restarts
   t.is(sum(await g.run('dd if=/dev/vda bs=65536 skip=192 count=16 2>/dev/null | md5sum')), guestMd5);
   const errs = await g.run('dmesg | grep -ci "i/o error"');
   t.is(errs, '0', 'no I/O errors in dmesg');
-  g.p.stdin.write('poweroff -f\n');
-  t.is(await g.exited, 0);
+  t.is(await g.poweroff(), 0);
   t.is(md5(readFileSync(img).subarray(12 << 20, 13 << 20)), guestMd5);
 });
 
@@ -103,31 +102,8 @@ test.serial('-smp 2: a queue per vCPU (MQ), both serve reads', async (t) => {
   // one read pinned to each CPU
   t.is(sum(await g.run('taskset 1 md5sum /dev/vda')), md5(content));
   t.is(sum(await g.run('echo 3 > /proc/sys/vm/drop_caches; taskset 2 md5sum /dev/vda')), md5(content));
-  g.p.stdin.write('poweroff -f\n');
-  t.is(await g.exited, 0);
+  t.is(await g.poweroff(), 0);
 });
-
-/** An ext4 image whose userland is busybox: /sbin/init mounts the usual and runs a shell. */
-async function makeExt4Root(dir: string, raw: string): Promise<void> {
-  const v = await defaultVm();
-  const root = join(dir, 'root');
-  for (const d of ['bin', 'sbin', 'proc', 'sys', 'dev', 'tmp', 'etc', 'root']) mkdirSync(join(root, d), { recursive: true });
-  copyFileSync(v.manifest.busybox, join(root, 'bin/busybox'));
-  chmodSync(join(root, 'bin/busybox'), 0o755);
-  writeFileSync(join(root, 'sbin/init'), `#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin HOME=/
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-cd /
-echo "tsemu ext4 root ready: $(cat /proc/mounts | grep ' / ')"
-setsid cttyhack sh
-poweroff -f
-`);
-  chmodSync(join(root, 'sbin/init'), 0o755);
-  execFileSync('mkfs.ext4', ['-q', '-F', '-d', root, '-L', 'tsemuroot', raw, '64M'], { stdio: 'pipe' });
-}
 
 async function ext4RootRun(t: import('ava').ExecutionContext, format: 'raw' | 'qcow2'): Promise<void> {
   t.timeout(900_000);
@@ -146,8 +122,7 @@ async function ext4RootRun(t: import('ava').ExecutionContext, format: 'raw' | 'q
   await g.settle();
   const data = sum(await g.run('echo "hello from the guest" > /root/hello.txt; dd if=/dev/urandom of=/root/data.bin bs=65536 count=32 2>/dev/null; mkdir -p /root/d; for i in 1 2 3 4 5; do echo $i > /root/d/f$i; done; sync; md5sum /root/data.bin'));
   t.regex(data, /^[0-9a-f]{32}$/);
-  g.p.stdin.write('poweroff -f\n');
-  t.is(await g.exited, 0, 'poweroff ends tsemu with status 0');
+  t.is(await g.poweroff(), 0, 'poweroff ends tsemu with status 0');
 
   if (format === 'qcow2') {
     const check = execFileSync('qemu-img', ['check', img], { encoding: 'utf8' });

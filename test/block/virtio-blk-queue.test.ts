@@ -7,13 +7,16 @@
  *    tables, readable after writable);
  *  - the backend's requests (IN, OUT, FLUSH, GET_ID, DISCARD, WRITE_ZEROES, errors);
  *  - a backend that dies with requests in flight: its successor redoes each of them
- *    once, and a completion it was publishing is not published twice.
+ *    once, and a completion it was publishing is not published twice;
+ *  - the werror/rerror policies (report, ignore, stop, enospc) and what the backend tells
+ *    the machine of each failure (BLOCK_IO_ERROR's fields).
  */
 import test from 'ava';
+import { constants } from 'node:os';
 import { GuestMemory, codeTrackViews } from '../../services/common/guest-memory.js';
 import { SplitQueue, VirtqueueError, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE } from '../../services/common/virtio/split-queue.js';
-import { FN, Q, STATUS, VIRTIO_FN_BYTES, VirtioFnState } from '../../services/common/virtio/pci-state.js';
-import { VirtioBlkBackend, VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK, VIRTIO_BLK_S_UNSUPP, VIRTIO_BLK_T_DISCARD, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT, VIRTIO_BLK_T_WRITE_ZEROES } from '../../services/block/virtio-blk/backend.js';
+import { FN, Q, STATUS, VIRTIO_FN_BYTES, VirtioFnState, unpackIoError } from '../../services/common/virtio/pci-state.js';
+import { VirtioBlkBackend, type ErrorPolicy, VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK, VIRTIO_BLK_S_UNSUPP, VIRTIO_BLK_T_DISCARD, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT, VIRTIO_BLK_T_WRITE_ZEROES } from '../../services/block/virtio-blk/backend.js';
 import { BlockError, type BlockImage } from '../../services/block/format/types.js';
 import { wake } from '../../services/common/futex.js';
 
@@ -374,4 +377,125 @@ test('a device reset waits for requests in flight before the status reads 0', as
   t.is(Atomics.load(d.st.w, FN.RESET_ACK), Atomics.load(d.st.w, FN.RESET_SEQ));
   t.is(d.usedIdx(), 0, 'the request of before the reset is not completed into the old rings');
   t.is(Atomics.load(d.st.queue(0).w, Q.LAST_AVAIL), 0);
+});
+
+/** A MemImage whose reads or writes fail with `fail` (an errno name) while it is set. */
+class FailingImage extends MemImage {
+  failRead: string | undefined;
+  failWrite: string | undefined;
+  override async read(buf: Uint8Array, offset: number) {
+    if (this.failRead) throw new BlockError(`Could not read: ${this.failRead}`, this.failRead);
+    return super.read(buf, offset);
+  }
+  override async write(buf: Uint8Array, offset: number) {
+    if (this.failWrite) throw new BlockError(`Could not write: ${this.failWrite}`, this.failWrite);
+    return super.write(buf, offset);
+  }
+}
+
+/** The I/O errors the backend reported to the machine so far (FN.IOERR_SEQ) and the last one. */
+function ioErrors(d: Driver): { count: number; last: ReturnType<typeof unpackIoError> } {
+  return { count: Atomics.load(d.st.w, FN.IOERR_SEQ), last: unpackIoError(Atomics.load(d.st.w, FN.IOERR_INFO)) };
+}
+
+const ENOSPC = constants.errno.ENOSPC;
+const EIO = constants.errno.EIO;
+
+test('werror/rerror: report, ignore, stop until the machine resumes, enospc (stop on ENOSPC only)', async (t) => {
+  const rig = (opts: { werror?: ErrorPolicy; rerror?: ErrorPolicy }) => {
+    const { mem } = ram();
+    const d = new Driver(mem);
+    const img = new FailingImage(1 << 20);
+    const be = new VirtioBlkBackend(mem, d.st, d.irq, img, opts);
+    be.start();
+    t.teardown(() => be.stop());
+    d.go();
+    return { mem, d, img, be };
+  };
+  const out = new Uint8Array(512).fill(0x5c);
+
+  // defaults: rerror=report, werror=enospc (EIO reported, ENOSPC stops)
+  {
+    const { mem, d, img } = rig({});
+    img.failRead = 'EIO';
+    const r = d.submit(VIRTIO_BLK_T_IN, 0, { inLen: 512 });
+    await d.waitUsed(1);
+    t.is(mem.u8[r.statusAt - BASE], VIRTIO_BLK_S_IOERR);
+    t.deepEqual(ioErrors(d), { count: 1, last: { errno: EIO, write: false, action: 'report', nospace: false } });
+    img.failWrite = 'EIO';
+    const w = d.submit(VIRTIO_BLK_T_OUT, 0, { out });
+    await d.waitUsed(2);
+    t.is(mem.u8[w.statusAt - BASE], VIRTIO_BLK_S_IOERR);
+    t.deepEqual(ioErrors(d).last, { errno: EIO, write: true, action: 'report', nospace: false });
+    img.failWrite = 'ENOSPC';
+    const w2 = d.submit(VIRTIO_BLK_T_OUT, 4, { out });
+    await new Promise((r) => setTimeout(r, 100));
+    t.is(d.usedIdx(), 2, 'ENOSPC: the write is held, not completed');
+    t.deepEqual(ioErrors(d), { count: 3, last: { errno: ENOSPC, write: true, action: 'stop', nospace: true } });
+    // space again, and the machine's cont: the write is done again and completes
+    img.failWrite = undefined;
+    Atomics.add(d.st.w, FN.IOERR_RESUME, 1);
+    d.notify();
+    await d.waitUsed(3);
+    t.is(mem.u8[w2.statusAt - BASE], VIRTIO_BLK_S_OK);
+    t.deepEqual(img.data.subarray(2048, 2560), out);
+  }
+
+  // werror=stop, rerror=stop: any error holds the request until resumed
+  {
+    const { mem, d, img } = rig({ werror: 'stop', rerror: 'stop' });
+    img.failRead = 'ETIMEDOUT';
+    const r = d.submit(VIRTIO_BLK_T_IN, 0, { inLen: 512 });
+    await new Promise((r) => setTimeout(r, 100));
+    t.is(d.usedIdx(), 0);
+    t.deepEqual(ioErrors(d).last, { errno: constants.errno.ETIMEDOUT, write: false, action: 'stop', nospace: false });
+    // a resume while the cluster is still away: it fails and stops again
+    Atomics.add(d.st.w, FN.IOERR_RESUME, 1);
+    d.notify();
+    await new Promise((r) => setTimeout(r, 100));
+    t.is(d.usedIdx(), 0);
+    t.is(ioErrors(d).count, 2);
+    img.failRead = undefined;
+    Atomics.add(d.st.w, FN.IOERR_RESUME, 1);
+    d.notify();
+    await d.waitUsed(1);
+    t.is(mem.u8[r.statusAt - BASE], VIRTIO_BLK_S_OK);
+  }
+
+  // werror=ignore, rerror=ignore: the guest is told it worked
+  {
+    const { mem, d, img } = rig({ werror: 'ignore', rerror: 'ignore' });
+    img.failWrite = 'ENOSPC';
+    const w = d.submit(VIRTIO_BLK_T_OUT, 0, { out });
+    await d.waitUsed(1);
+    t.is(mem.u8[w.statusAt - BASE], VIRTIO_BLK_S_OK);
+    t.deepEqual(ioErrors(d).last, { errno: ENOSPC, write: true, action: 'ignore', nospace: true });
+    t.is(img.writes, 0, 'nothing was written');
+    img.failRead = 'EIO';
+    const r = d.submit(VIRTIO_BLK_T_IN, 0, { inLen: 512 });
+    await d.waitUsed(2);
+    t.is(mem.u8[r.statusAt - BASE], VIRTIO_BLK_S_OK);
+    t.is(ioErrors(d).last.action, 'ignore');
+  }
+});
+
+test('a request an I/O error stopped is left in flight for a successor when the backend stops', async (t) => {
+  const { mem } = ram();
+  const d = new Driver(mem);
+  const img = new FailingImage(1 << 20);
+  img.failWrite = 'EIO';
+  const be = new VirtioBlkBackend(mem, d.st, d.irq, img, { werror: 'stop' });
+  be.start();
+  d.go();
+  const w = d.submit(VIRTIO_BLK_T_OUT, 0, { out: new Uint8Array(512).fill(7) });
+  await new Promise((r) => setTimeout(r, 100));
+  await be.stop();
+  t.is(d.st.queue(0).inflight[w.head], 1, 'still marked in flight');
+  img.failWrite = undefined;
+  const next = new VirtioBlkBackend(mem, d.st, d.irq, img, { werror: 'stop' });
+  next.start();
+  t.teardown(() => next.stop());
+  await d.waitUsed(1);
+  t.is(mem.u8[w.statusAt - BASE], VIRTIO_BLK_S_OK);
+  t.is(img.data[0], 7);
 });

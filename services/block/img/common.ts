@@ -1,4 +1,6 @@
 /** What every tsemu-img command shares: opening images as qemu-img does, printing errors. */
+import { parseKeyValues } from '../../common/cli-args.js';
+import { rbdNameFromOptions } from '../../common/rbd-name.js';
 import { openImage } from '../format/open.js';
 import { BlockError, type BlockImage } from '../format/types.js';
 
@@ -21,10 +23,47 @@ export const stdio: Out = {
   err: (s) => process.stderr.write(s),
 };
 
+let imageOpts = false;
+
+/** --image-opts: image names given as QEMU's driver options (driver=raw,file.driver=rbd,file.pool=...). */
+export function useImageOpts(on: boolean): void {
+  imageOpts = on;
+}
+
+/**
+ * An --image-opts value as a name and format: driver=rbd,pool=..,image=..[,key-secret=..]
+ * (the bytes, as raw), driver=file,filename=.., or a format node (driver=raw|qcow2|qed) over
+ * file.driver=rbd (file.pool=...) or file.filename=.
+ */
+export function imageOptsName(spec: string): { filename: string; format: string } {
+  const kv = parseKeyValues(spec);
+  const driver = kv.get('driver');
+  const rbd = (prefix: string) => {
+    try {
+      return rbdNameFromOptions((k) => kv.get(prefix + k));
+    } catch (e) {
+      throw new CommandError(`--image-opts ${spec}: driver rbd ${(e as Error).message}`);
+    }
+  };
+  if (driver === 'rbd') return { filename: rbd(''), format: 'raw' };
+  if (driver === 'file') return { filename: kv.get('filename') ?? '', format: 'raw' };
+  if (!driver) throw new CommandError(`--image-opts ${spec}: Parameter 'driver' is missing`);
+  const fileDriver = kv.get('file.driver');
+  const filename = fileDriver === 'rbd' ? rbd('file.') : kv.get('file.filename');
+  if (!filename) throw new CommandError(`--image-opts ${spec}: needs file.filename= or file.driver=rbd`);
+  return { filename, format: driver };
+}
+
 /** Opens an image the way qemu-img does: "Could not open 'x': reason" on failure. */
 export async function open(
   filename: string, opts: { format?: string; readOnly?: boolean; backing?: boolean; cache?: string; forCheck?: boolean } = {},
 ): Promise<BlockImage> {
+  // under --image-opts, a source image is given as options (an output name stays a name)
+  if (imageOpts && /(^|,)driver=/.test(filename)) {
+    const o = imageOptsName(filename);
+    filename = o.filename;
+    opts = { ...opts, format: o.format };
+  }
   try {
     return await openImage(filename, { readOnly: opts.readOnly ?? true, format: opts.format, backing: opts.backing, cache: opts.cache, forCheck: opts.forCheck });
   } catch (e) {

@@ -4,7 +4,8 @@
  * and exit with status 1 (check and compare have qemu-img's own statuses).
  */
 import { version } from '../../common/version.js';
-import { CommandError, errorText, PROG, stdio, type Out } from './common.js';
+import { addSecretObject, clearSecrets } from '../../common/secret.js';
+import { CommandError, errorText, PROG, stdio, useImageOpts, type Out } from './common.js';
 
 export const USAGE = `usage: tsemu-img [standard options] command [command options]
 tsemu disk image utility, in qemu-img's spellings
@@ -64,7 +65,23 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
     return 1;
   }
   try {
-    return await (await load())(argv.slice(1), io);
+    const rest = argv.slice(1);
+    clearSecrets();
+    // --object secret,... for rbd names' key-secret=ID; --image-opts: images given as options
+    for (let i = 0; i < rest.length; i++) {
+      const a = rest[i]!;
+      const obj = a === '--object' ? rest[++i] : a.startsWith('--object=') ? a.slice(9) : undefined;
+      if (obj !== undefined) {
+        try {
+          addSecretObject(obj);
+        } catch (e) {
+          throw new CommandError((e as Error).message);
+        }
+      }
+      if (a === '--') break;
+    }
+    useImageOpts(rest.includes('--image-opts'));
+    return await (await load())(rest, io);
   } catch (e) {
     io.err(`${PROG}: ${errorText(e)}\n`);
     if (!(e instanceof CommandError) && process.env.TSEMU_DEBUG) io.err(`${(e as Error).stack}\n`);

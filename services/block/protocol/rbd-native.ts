@@ -38,6 +38,11 @@ export interface RbdImageHandle {
   flush(): Promise<number>;
   stat(): Promise<{ size: number; objectSize: number }>;
   resize(size: number): Promise<void>;
+  /**
+   * [offset, length, ...] of the data objects in the range (whole objects), or null where
+   * librbd cannot tell cheaply (no fast-diff, or its map invalid).
+   */
+  allocation(offset: number, length: number): Promise<number[] | null>;
   snapList(): Promise<RbdSnapshotEntry[]>;
   snapCreate(name: string): Promise<void>;
   snapRemove(name: string): Promise<void>;

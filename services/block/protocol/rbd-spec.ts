@@ -4,12 +4,15 @@
  *   rbd:pool/[namespace/]image[@snapshot][:key=value[:key=value...]]
  *
  * where a backslash escapes the next character (`mon_host=10.0.0.1\:6789`), `conf=` names a
- * ceph.conf, `id=` the client (client.ID) and every other key is a Ceph option given to
+ * ceph.conf, `id=` the client (client.ID), `key-secret=` (or its old name `password-secret=`)
+ * a secret object holding the client's key (QEMU's -drive file.key-secret=, here also inside
+ * the name: services/common/secret.ts) and every other key is a Ceph option given to
  * rados_conf_set in order (keyring, key, mon_host, auth_supported, rados_osd_op_timeout...).
  * -blockdev driver=rbd's options become such a name on tsemu's command line
  * (services/cpu/board/virtio-pci-block.ts, rbdFilename).
  */
 import { BlockError } from '../format/types.js';
+import { rbdEscape as escape, rbdEscapeValue as escapeValue } from '../../common/rbd-name.js';
 
 export interface RbdSpec {
   pool: string;
@@ -19,6 +22,8 @@ export interface RbdSpec {
   snapshot?: string;
   conf?: string;
   user?: string;
+  /** The id of the secret object with the client's key. */
+  keySecret?: string;
   /** Ceph options for rados_conf_set, in order. */
   options: [string, string][];
 }
@@ -35,8 +40,6 @@ function nextToken(s: string, delim: string): [string, string | undefined] {
 }
 
 const unescape = (s: string): string => s.replace(/\\(.)/gs, '$1');
-const escape = (s: string): string => s.replace(/[\\:@/]/g, (c) => `\\${c}`);
-const escapeValue = (s: string): string => s.replace(/[\\:]/g, (c) => `\\${c}`);
 
 export function isRbdFilename(filename: string): boolean {
   return filename.startsWith('rbd:');
@@ -72,6 +75,7 @@ export function parseRbdFilename(filename: string): RbdSpec {
     const v = unescape(value);
     if (k === 'conf') spec.conf = v;
     else if (k === 'id') spec.user = v;
+    else if (k === 'key-secret' || k === 'password-secret') spec.keySecret = v;
     else spec.options.push([k, v]);
   }
   return spec;
@@ -85,6 +89,7 @@ export function formatRbdFilename(spec: RbdSpec): string {
   if (spec.snapshot !== undefined) s += `@${escape(spec.snapshot)}`;
   if (spec.conf !== undefined) s += `:conf=${escapeValue(spec.conf)}`;
   if (spec.user !== undefined) s += `:id=${escapeValue(spec.user)}`;
+  if (spec.keySecret !== undefined) s += `:key-secret=${escapeValue(spec.keySecret)}`;
   for (const [k, v] of spec.options) s += `:${escapeValue(k)}=${escapeValue(v)}`;
   return s;
 }

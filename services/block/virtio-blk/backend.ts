@@ -10,13 +10,18 @@
  * multiple of 512 bytes and format errors are IOERR, as QEMU reports them.
  *
  * Requests run concurrently (each is a promise); a completion goes to the used ring in the
- * order it finishes. In-flight heads are marked in shared memory, so a backend that
+ * order it finishes. A failure of the image follows QEMU's werror/rerror policy: `report`
+ * completes it with IOERR, `ignore` as done, `stop` keeps it and asks the machine to stop the
+ * VM (run state io-error) until `cont`, after which the request is tried again; `enospc`
+ * (werror's default) stops on ENOSPC and reports anything else. Each such failure is told to
+ * the machine through the function's IOERR words (pci-state.ts) for QMP's BLOCK_IO_ERROR. In-flight heads are marked in shared memory, so a backend that
  * replaces a dead one finishes what it left: see `recover` and pci-state.ts.
  */
+import { constants } from 'node:os';
 import { wake, waitAsync } from '../../common/futex.js';
 import type { GuestMemory } from '../../common/guest-memory.js';
 import { logger } from '../../common/log.js';
-import { FN, ISR_CONFIG, ISR_QUEUE, Q, STATUS, VirtioFnState, F_INDIRECT_DESC, F_VERSION_1 } from '../../common/virtio/pci-state.js';
+import { FN, ISR_CONFIG, ISR_QUEUE, Q, STATUS, VirtioFnState, F_INDIRECT_DESC, F_VERSION_1, packIoError, type IoErrorAction } from '../../common/virtio/pci-state.js';
 import { gather, SplitQueue, subSegments, VirtqueueError, VRING_AVAIL_F_NO_INTERRUPT, type Chain } from '../../common/virtio/split-queue.js';
 import type { BlockImage } from '../format/types.js';
 
@@ -51,9 +56,17 @@ export const MAX_DISCARD_SEG = 1;
 /** Bytes of struct virtio_blk_config we fill (through write_zeroes_may_unmap and padding). */
 export const BLK_CONFIG_LEN = 0x3c;
 
+/** QEMU's -drive werror= / rerror= actions (BlockdevOnError). */
+export type ErrorPolicy = 'ignore' | 'report' | 'stop' | 'enospc';
+export const ERROR_POLICIES: readonly ErrorPolicy[] = ['ignore', 'report', 'stop', 'enospc'];
+
 export interface VirtioBlkOptions {
   /** GET_ID's answer (-drive serial=); at most 20 bytes are returned. */
   serial?: string;
+  /** On write, flush, discard and write-zeroes failures; QEMU's default: enospc. */
+  werror?: ErrorPolicy;
+  /** On read failures; QEMU's default: report. */
+  rerror?: ErrorPolicy;
 }
 
 class RequestError extends Error {
@@ -81,6 +94,11 @@ export class VirtioBlkBackend {
   private readonly w: Int32Array;
   private readonly serial: Uint8Array;
   private lastError = '';
+  private readonly werror: ErrorPolicy;
+  private readonly rerror: ErrorPolicy;
+  /** Requests an error stopped, waiting for the machine's `cont` (FN.IOERR_RESUME). */
+  private stalled: ((go: boolean) => void)[] = [];
+  private resumeSeq = 0;
   /** Counters for tests and Query. */
   readonly stats = { requests: 0, redone: 0, errors: 0 };
   /** What QMP's query-blockstats reports (BlockDeviceStats), counted per request. */
@@ -102,6 +120,8 @@ export class VirtioBlkBackend {
   ) {
     this.w = st.w;
     this.serial = new TextEncoder().encode(opts.serial ?? '').subarray(0, ID_BYTES);
+    this.werror = opts.werror ?? 'enospc';
+    this.rerror = opts.rerror ?? 'report';
   }
 
   /** The features this device offers. */
@@ -132,6 +152,7 @@ export class VirtioBlkBackend {
     c.setUint8(0x38, 1); // write_zeroes_may_unmap
     Atomics.store(w, FN.CONFIG_LEN, BLK_CONFIG_LEN);
     this.resetSeq = Atomics.load(w, FN.RESET_SEQ);
+    this.resumeSeq = Atomics.load(w, FN.IOERR_RESUME);
     if (Atomics.load(w, FN.RESET_ACK) !== this.resetSeq) this.forgetQueues();
     else this.recover();
     Atomics.store(w, FN.BACKEND_READY, 1);
@@ -145,6 +166,8 @@ export class VirtioBlkBackend {
   /** Stops taking requests and waits for those in flight. */
   async stop(): Promise<void> {
     this.stopped = true;
+    // requests an error stopped stay in flight: a successor backend redoes them
+    for (const go of this.stalled.splice(0)) go(false);
     Atomics.add(this.w, FN.NOTIFY_SEQ, 1);
     wake(this.w, FN.NOTIFY_SEQ);
     await this.running;
@@ -168,10 +191,16 @@ export class VirtioBlkBackend {
   /** Takes every new request of every enabled queue; handles a device reset. */
   private async poll(): Promise<void> {
     const w = this.w;
+    const resume = Atomics.load(w, FN.IOERR_RESUME);
+    if (resume !== this.resumeSeq) {
+      this.resumeSeq = resume;
+      for (const go of this.stalled.splice(0)) go(true);
+    }
     const resetSeq = Atomics.load(w, FN.RESET_SEQ);
     if (resetSeq !== this.resetSeq) {
       // the driver reset the device: nothing in flight may write its rings afterwards
       this.generation++;
+      for (const go of this.stalled.splice(0)) go(false);
       this.queues = [];
       await Promise.allSettled([...this.pending]);
       this.resetSeq = resetSeq;
@@ -304,102 +333,138 @@ export class VirtioBlkBackend {
     const mem = this.mem;
     const last = chain.writable[chain.writable.length - 1]!;
     const statusGpa = last.gpa + last.len - 1;
+    const gen = this.generation;
     let status = VIRTIO_BLK_S_OK;
     let written = 0;
     let kind: 'rd' | 'wr' | 'flush' | 'unmap' | undefined;
     let done = 0;
     const t0 = process.hrtime.bigint();
-    try {
-      const hdr = new DataView(gather(mem, chain.readable, 0, 16).buffer);
-      const type = hdr.getUint32(0, true);
-      const sector = Number(hdr.getBigUint64(8, true));
-      switch (type) {
-        case VIRTIO_BLK_T_IN: {
-          kind = 'rd';
-          const len = chain.writableBytes - 1;
-          done = len;
-          const segs = subSegments(chain.writable, 0, len);
-          const off = this.range(sector, len);
-          let at = off;
-          await Promise.all(segs.map((s) => {
-            const o = at;
-            at += s.len;
-            return this.image.read(mem.slice(s.gpa, s.len), o);
-          }));
-          for (const s of segs) mem.dmaWritten(s.gpa, s.len);
-          written = len;
-          break;
-        }
-        case VIRTIO_BLK_T_OUT: {
-          kind = 'wr';
-          if (this.image.readOnly) throw new RequestError(VIRTIO_BLK_S_IOERR, 'write to a read-only device');
-          const len = chain.readableBytes - 16;
-          done = len;
-          const segs = subSegments(chain.readable, 16, len);
-          let at = this.range(sector, len);
-          await Promise.all(segs.map((s) => {
-            const o = at;
-            at += s.len;
-            return this.image.write(mem.slice(s.gpa, s.len), o);
-          }));
-          this.io.wrHighest = Math.max(this.io.wrHighest, at);
-          break;
-        }
-        case VIRTIO_BLK_T_FLUSH:
-          kind = 'flush';
-          if (!this.image.readOnly) await this.image.flush();
-          break;
-        case VIRTIO_BLK_T_GET_ID: {
-          const n = Math.min(ID_BYTES, chain.writableBytes - 1);
-          const id = new Uint8Array(n);
-          id.set(this.serial.subarray(0, n));
-          let done = 0;
-          for (const s of subSegments(chain.writable, 0, n)) {
-            mem.slice(s.gpa, s.len).set(id.subarray(done, done + s.len));
-            mem.dmaWritten(s.gpa, s.len);
-            done += s.len;
+    for (;;) {
+      status = VIRTIO_BLK_S_OK;
+      written = 0;
+      done = 0;
+      try {
+        const hdr = new DataView(gather(mem, chain.readable, 0, 16).buffer);
+        const type = hdr.getUint32(0, true);
+        const sector = Number(hdr.getBigUint64(8, true));
+        switch (type) {
+          case VIRTIO_BLK_T_IN: {
+            kind = 'rd';
+            const len = chain.writableBytes - 1;
+            done = len;
+            const segs = subSegments(chain.writable, 0, len);
+            const off = this.range(sector, len);
+            let at = off;
+            await Promise.all(segs.map((s) => {
+              const o = at;
+              at += s.len;
+              return this.image.read(mem.slice(s.gpa, s.len), o);
+            }));
+            for (const s of segs) mem.dmaWritten(s.gpa, s.len);
+            written = len;
+            break;
           }
-          written = n;
-          break;
-        }
-        case VIRTIO_BLK_T_DISCARD:
-        case VIRTIO_BLK_T_WRITE_ZEROES: {
-          kind = type === VIRTIO_BLK_T_DISCARD ? 'unmap' : 'wr';
-          if (this.image.readOnly) throw new RequestError(VIRTIO_BLK_S_IOERR, 'discard on a read-only device');
-          const bytes = chain.readableBytes - 16;
-          if (bytes % 16 !== 0 || bytes === 0) throw new RequestError(VIRTIO_BLK_S_UNSUPP, 'bad discard segment list');
-          if (bytes / 16 > MAX_DISCARD_SEG) throw new RequestError(VIRTIO_BLK_S_UNSUPP, 'too many discard segments');
-          const segs = new DataView(gather(mem, chain.readable, 16, bytes).buffer);
-          for (let i = 0; i < bytes; i += 16) {
-            const s = Number(segs.getBigUint64(i, true));
-            const num = segs.getUint32(i + 8, true);
-            const flags = segs.getUint32(i + 12, true);
-            const unmap = (flags & 1) !== 0;
-            if (flags & ~1 || (type === VIRTIO_BLK_T_DISCARD && unmap)) throw new RequestError(VIRTIO_BLK_S_UNSUPP, 'unknown discard flags');
-            if (num > MAX_DISCARD_SECTORS) throw new RequestError(VIRTIO_BLK_S_IOERR, 'discard too long');
-            const off = this.range(s, num * SECTOR);
-            done += num * SECTOR;
-            if (type === VIRTIO_BLK_T_DISCARD) await this.image.discard(off, num * SECTOR);
-            else await this.image.writeZeroes(off, num * SECTOR, unmap);
+          case VIRTIO_BLK_T_OUT: {
+            kind = 'wr';
+            if (this.image.readOnly) throw new RequestError(VIRTIO_BLK_S_IOERR, 'write to a read-only device');
+            const len = chain.readableBytes - 16;
+            done = len;
+            const segs = subSegments(chain.readable, 16, len);
+            let at = this.range(sector, len);
+            await Promise.all(segs.map((s) => {
+              const o = at;
+              at += s.len;
+              return this.image.write(mem.slice(s.gpa, s.len), o);
+            }));
+            this.io.wrHighest = Math.max(this.io.wrHighest, at);
+            break;
           }
-          break;
+          case VIRTIO_BLK_T_FLUSH:
+            kind = 'flush';
+            if (!this.image.readOnly) await this.image.flush();
+            break;
+          case VIRTIO_BLK_T_GET_ID: {
+            const n = Math.min(ID_BYTES, chain.writableBytes - 1);
+            const id = new Uint8Array(n);
+            id.set(this.serial.subarray(0, n));
+            let done = 0;
+            for (const s of subSegments(chain.writable, 0, n)) {
+              mem.slice(s.gpa, s.len).set(id.subarray(done, done + s.len));
+              mem.dmaWritten(s.gpa, s.len);
+              done += s.len;
+            }
+            written = n;
+            break;
+          }
+          case VIRTIO_BLK_T_DISCARD:
+          case VIRTIO_BLK_T_WRITE_ZEROES: {
+            kind = type === VIRTIO_BLK_T_DISCARD ? 'unmap' : 'wr';
+            if (this.image.readOnly) throw new RequestError(VIRTIO_BLK_S_IOERR, 'discard on a read-only device');
+            const bytes = chain.readableBytes - 16;
+            if (bytes % 16 !== 0 || bytes === 0) throw new RequestError(VIRTIO_BLK_S_UNSUPP, 'bad discard segment list');
+            if (bytes / 16 > MAX_DISCARD_SEG) throw new RequestError(VIRTIO_BLK_S_UNSUPP, 'too many discard segments');
+            const segs = new DataView(gather(mem, chain.readable, 16, bytes).buffer);
+            for (let i = 0; i < bytes; i += 16) {
+              const s = Number(segs.getBigUint64(i, true));
+              const num = segs.getUint32(i + 8, true);
+              const flags = segs.getUint32(i + 12, true);
+              const unmap = (flags & 1) !== 0;
+              if (flags & ~1 || (type === VIRTIO_BLK_T_DISCARD && unmap)) throw new RequestError(VIRTIO_BLK_S_UNSUPP, 'unknown discard flags');
+              if (num > MAX_DISCARD_SECTORS) throw new RequestError(VIRTIO_BLK_S_IOERR, 'discard too long');
+              const off = this.range(s, num * SECTOR);
+              done += num * SECTOR;
+              if (type === VIRTIO_BLK_T_DISCARD) await this.image.discard(off, num * SECTOR);
+              else await this.image.writeZeroes(off, num * SECTOR, unmap);
+            }
+            break;
+          }
+          default:
+            status = VIRTIO_BLK_S_UNSUPP;
         }
-        default:
-          status = VIRTIO_BLK_S_UNSUPP;
+      } catch (e) {
+        if (e instanceof VirtqueueError) {
+          this.breakQueue(q, e);
+          return undefined;
+        }
+        this.stats.errors++;
+        log.warn(`virtio-blk: request failed: ${(e as Error).message}`);
+        if (e instanceof RequestError) status = e.status; // refused before any I/O: no policy, as QEMU's
+        else {
+          const action = this.onError(kind === 'rd', e);
+          if (action === 'stop') {
+            // kept in flight until the machine's cont, then done again from its descriptors
+            if (!(await new Promise<boolean>((go) => this.stalled.push(go))) || gen !== this.generation) return undefined;
+            continue;
+          }
+          status = action === 'ignore' ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+        }
       }
-    } catch (e) {
-      if (e instanceof VirtqueueError) {
-        this.breakQueue(q, e);
-        return undefined;
-      }
-      status = e instanceof RequestError ? e.status : VIRTIO_BLK_S_IOERR;
-      this.stats.errors++;
-      log.warn(`virtio-blk: request failed: ${(e as Error).message}`);
+      break;
     }
     if (kind) this.account(kind, done, status, e2ns(t0));
     mem.u8[statusGpa - mem.base] = status;
     mem.dmaWritten(statusGpa, 1);
     return written + 1;
+  }
+
+  /**
+   * What the policy says to do with a failed request (QEMU's blk_get_error_action), told to
+   * the machine for BLOCK_IO_ERROR (and, for stop, to stop the VM).
+   */
+  private onError(read: boolean, e: unknown): IoErrorAction {
+    // BlockError names it in `errno`, Node's system errors in `code`
+    const names = constants.errno as Record<string, number>;
+    const err = e as { errno?: unknown; code?: unknown };
+    const name = [err.errno, err.code].find((x): x is string => typeof x === 'string' && x in names);
+    const errno = name ? names[name]! : constants.errno.EIO;
+    const nospace = errno === constants.errno.ENOSPC;
+    const policy = read ? this.rerror : this.werror;
+    const action: IoErrorAction = policy === 'enospc' ? (nospace ? 'stop' : 'report') : policy;
+    Atomics.store(this.w, FN.IOERR_INFO, packIoError({ errno, write: !read, action, nospace }));
+    Atomics.add(this.w, FN.IOERR_SEQ, 1);
+    Atomics.add(this.irqWord, 0, 1);
+    wake(this.irqWord, 0);
+    return action;
   }
 
   /** Counts a finished request as QEMU's block accounting does (invalid: refused before I/O). */

@@ -13,11 +13,12 @@ import type { DeviceSpec } from '../../../proto/gen/common.js';
 import { ServiceError, type Backend } from '../../common/devices.js';
 import { grpc } from '../../common/grpc.js';
 import { codeTrackViews, GuestMemory } from '../../common/guest-memory.js';
+import { setSecretBase64 } from '../../common/secret.js';
 import { SharedMemory } from '../../common/shm.js';
 import { VirtioFnState } from '../../common/virtio/pci-state.js';
 import { openImage } from '../format/open.js';
 import { BlockError } from '../format/types.js';
-import { VirtioBlkBackend } from './backend.js';
+import { ERROR_POLICIES, VirtioBlkBackend, type ErrorPolicy } from './backend.js';
 import { drives } from './drives.js';
 
 const bad = (msg: string) => new ServiceError(grpc.status.INVALID_ARGUMENT, msg);
@@ -26,6 +27,13 @@ function onOff(v: string | undefined, what: string): boolean {
   if (v === undefined || v === 'off' || v === 'false' || v === 'no') return false;
   if (v === 'on' || v === 'true' || v === 'yes') return true;
   throw bad(`Parameter '${what}' expects 'on' or 'off'`);
+}
+
+/** A werror= / rerror= value, checked as QEMU words it. */
+function policy(v: string | undefined, what: 'read' | 'write'): ErrorPolicy | undefined {
+  if (!v) return undefined;
+  if (!(ERROR_POLICIES as readonly string[]).includes(v)) throw bad(`'${v}' invalid ${what} error action`);
+  return v as ErrorPolicy;
 }
 
 export async function attachVirtioBlk(spec: DeviceSpec): Promise<Backend & { backend: VirtioBlkBackend }> {
@@ -54,10 +62,13 @@ export async function attachVirtioBlk(spec: DeviceSpec): Promise<Backend & { bac
     const track = map(trackR.path, Number(trackR.size));
     const pci = map(pciR.path, Number(pciR.size));
     for (const m of maps) m.close(); // the mappings stay; the fds are not needed
+    // secrets the machine's -object gave for this device's rbd: name (key-secret=ID)
+    for (const [k, v] of Object.entries(p)) if (k.startsWith('secret.')) setSecretBase64(k.slice(7), v);
     image = await openImage(p.file, { format: p.format || undefined, readOnly: onOff(p.readonly, 'readonly'), cache: p.cache || undefined });
     const mem = new GuestMemory(ram.buffer, Number(ramR.guestBase), Number(ramR.size), codeTrackViews(track.buffer, Number(ramR.size)));
     const st = new VirtioFnState(pci.buffer, stateOffset);
-    const backend = new VirtioBlkBackend(mem, st, new Int32Array(pci.buffer, irqOffset, 1), image, { serial: p.serial });
+    const backend = new VirtioBlkBackend(mem, st, new Int32Array(pci.buffer, irqOffset, 1), image,
+      { serial: p.serial, werror: policy(p.werror, 'write'), rerror: policy(p.rerror, 'read') });
     backend.start();
     const img = image;
     const drive = drives.add(spec.id, {

@@ -62,7 +62,38 @@ export const FN = {
    * waits for 0 after writing 0) does not reuse rings a request may still write.
    */
   RESET_ACK: 20,
+  /**
+   * A block I/O error the backend met (QEMU's werror/rerror policy): it writes IOERR_INFO,
+   * then bumps IOERR_SEQ and the IRQ word; the machine reads them, sends BLOCK_IO_ERROR and,
+   * for action stop, stops the VM (run state io-error). IOERR_INFO packs the errno (bits
+   * 0..15), write (bit 16: else read), the action (bits 17..18, IOERR_ACTION) and nospace
+   * (bit 19).
+   */
+  IOERR_SEQ: 21,
+  IOERR_INFO: 22,
+  /** Bumped by the machine on `cont` (then NOTIFY_SEQ): the backend retries the requests an error stopped. */
+  IOERR_RESUME: 23,
 } as const;
+
+/** IOERR_INFO's action field: what was done with the failed request, as BLOCK_IO_ERROR's `action`. */
+export const IOERR_ACTION = ['ignore', 'report', 'stop'] as const;
+export type IoErrorAction = (typeof IOERR_ACTION)[number];
+
+export interface IoErrorInfo {
+  /** The errno number (os.constants.errno) of the failure. */
+  errno: number;
+  write: boolean;
+  action: IoErrorAction;
+  nospace: boolean;
+}
+
+export function packIoError(e: IoErrorInfo): number {
+  return (e.errno & 0xffff) | (e.write ? 1 << 16 : 0) | (IOERR_ACTION.indexOf(e.action) << 17) | (e.nospace ? 1 << 19 : 0);
+}
+
+export function unpackIoError(v: number): IoErrorInfo {
+  return { errno: v & 0xffff, write: (v & (1 << 16)) !== 0, action: IOERR_ACTION[(v >> 17) & 3] ?? 'report', nospace: (v & (1 << 19)) !== 0 };
+}
 
 /** Word indices inside a queue record (Int32). */
 export const Q = {

@@ -24,6 +24,8 @@ import type { HartWorkerData } from '../hart-worker.js';
 import { codeTrackBytes } from '../../common/guest-memory.js';
 import { buildPci, planPci, type PciBoardConfig, type PciDeviceRequest, type PciDevices } from './pci/board.js';
 import { addPcieHostNode } from './pci/host.js';
+import type { IoErrorInfo } from '../../common/virtio/pci-state.js';
+import { strerror } from '../../common/errno.js';
 
 const log = logger('cpu');
 
@@ -245,7 +247,11 @@ export class VirtMachine implements MachineControl {
     if (this.pci.virtio.length === 0) return;
     while (!this.exited) {
       const seen = Atomics.load(word, 0);
-      for (const v of this.pci.virtio) v.syncIntx();
+      for (const v of this.pci.virtio) {
+        v.syncIntx();
+        const e = v.takeIoError();
+        if (e) this.ioError(v.cfg.id, e);
+      }
       await waitAsync(word, 0, seen, 1000);
     }
   }
@@ -285,6 +291,26 @@ export class VirtMachine implements MachineControl {
   onEvent(listener: MachineEventListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** QMP's names of the block devices by PCI function id: BLOCK_IO_ERROR's device and node-name. */
+  readonly blockNames = new Map<string, { device: string; nodeName?: string }>();
+
+  /**
+   * A block backend's I/O error (its werror/rerror policy applied): BLOCK_IO_ERROR, and for
+   * action stop the VM stops with run state io-error, as QEMU's does, until `cont`.
+   */
+  private ioError(id: string, e: IoErrorInfo): void {
+    const names = this.blockNames.get(id) ?? { device: id };
+    const data: Record<string, unknown> = { device: names.device };
+    if (names.nodeName) data['node-name'] = names.nodeName;
+    Object.assign(data, { operation: e.write ? 'write' : 'read', action: e.action, nospace: e.nospace, reason: strerror(e.errno) });
+    this.emit('BLOCK_IO_ERROR', data);
+    if (e.action === 'stop' && this.rs === 'running') {
+      this.pause();
+      this.rs = 'io-error';
+      this.emit('STOP');
+    }
   }
 
   /** Tells the monitor's clients: the board's STOP, RESUME..., a device frontend's BLOCK_IO_ERROR. */
@@ -327,9 +353,11 @@ export class VirtMachine implements MachineControl {
   }
 
   cont(): void {
-    if (this.rs !== 'paused' && this.rs !== 'prelaunch') return;
+    if (this.rs !== 'paused' && this.rs !== 'prelaunch' && this.rs !== 'io-error') return;
     this.resume();
     this.emit('RESUME');
+    // requests an I/O error stopped are tried again (even after a plain stop, as QEMU's)
+    for (const v of this.pci.virtio) v.resumeAfterIoError();
   }
 
   private pause(): void {

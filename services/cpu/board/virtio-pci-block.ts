@@ -3,6 +3,7 @@
  * block service:
  *
  *   -drive file=X[,format=raw|qcow2][,if=virtio|none][,id=ID][,readonly=on][,cache=MODE][,serial=S]
+ *          [,werror=enospc|stop|report|ignore][,rerror=report|stop|ignore|enospc]
  *   -blockdev driver=qcow2|raw,node-name=N,file.driver=file,file.filename=X[,read-only=on][,cache.direct=on]
  *   -blockdev driver=file,node-name=F,filename=X   then   -blockdev driver=qcow2,node-name=N,file=F
  *   -blockdev driver=nbd,node-name=F,server.type=inet,server.host=H,server.port=P[,export=E]
@@ -13,8 +14,11 @@
  *   -blockdev driver=rbd,node-name=R,pool=P,image=I[,namespace=NS][,snapshot=S][,conf=C][,user=U]
  *             [,server.0.host=H,server.0.port=PORT...][,auth-client-required=cephx]
  *             (a device may use R itself, as raw, or a format node over it: file=R or file.driver=rbd,file.pool=...)
- *   -drive file=rbd:pool/image[@snap][:opt=val...],format=raw
- *   -device virtio-blk-pci,drive=ID|N[,id=DEV][,num-queues=N][,queue-size=N][,serial=S][,addr=SLOT]
+ *   -drive file=rbd:pool/image[@snap][:opt=val...],format=raw[,file.key-secret=ID]
+ *             key-secret=ID (-blockdev) / file.key-secret=ID (-drive; password-secret is its
+ *             old name) names an -object secret with the client's key; the secret goes to the
+ *             block service with the device, never into the name.
+ *   -device virtio-blk-pci,drive=ID|N[,id=DEV][,num-queues=N][,queue-size=N][,serial=S][,addr=SLOT][,werror=..][,rerror=..]
  *
  * `if=virtio` (the default here) makes a virtio-blk-pci device of the drive at once, as
  * QEMU does; `if=none` leaves it for a -device. Each device becomes a virtio-pci function
@@ -23,7 +27,12 @@
  */
 import { BlockClient } from '../../../proto/gen/block.js';
 import type { DeviceSpec } from '../../../proto/gen/common.js';
+import { parseKeyValues } from '../../common/cli-args.js';
+import { rbdEscapeValue, rbdNameFromOptions } from '../../common/rbd-name.js';
+import { secretBase64 } from '../../common/secret.js';
 import { call, connect } from '../../common/grpc.js';
+
+export { parseKeyValues };
 import type { PciDeviceRequest } from './pci/board.js';
 import type { VirtMachine } from './virt.js';
 import { DRAM_BASE } from './virt-map.js';
@@ -44,45 +53,25 @@ export interface BlockDevice {
   readOnly: boolean;
   cache?: string;
   serial?: string;
+  /** QEMU's error policies (werror= default enospc, rerror= default report), applied by the block service. */
+  werror?: string;
+  rerror?: string;
   /** undefined: one per hart, as QEMU's num-queues=auto. */
   numQueues?: number;
   queueSize: number;
   slot?: number;
 }
 
-/** QEMU's key=value,key=value with ',,' for a comma; a first item without '=' is `implied`. */
-export function parseKeyValues(s: string, implied?: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const items: string[] = [];
-  let cur = '';
-  for (let i = 0; i < s.length; i++) {
-    if (s[i] === ',') {
-      if (s[i + 1] === ',') {
-        cur += ',';
-        i++;
-        continue;
-      }
-      items.push(cur);
-      cur = '';
-    } else cur += s[i];
-  }
-  items.push(cur);
-  items.forEach((it, i) => {
-    const eq = it.indexOf('=');
-    if (eq < 0) {
-      if (i === 0 && implied) out.set(implied, it);
-      else if (it) out.set(it, 'on');
-      return;
-    }
-    out.set(it.slice(0, eq), it.slice(eq + 1));
-  });
-  return out;
-}
-
 function onOff(v: string | undefined, what: string): boolean {
   if (v === undefined || v === 'off' || v === 'false') return false;
   if (v === 'on' || v === 'true') return true;
   throw new BlockOptionError(`Parameter '${what}' expects 'on' or 'off'`);
+}
+
+/** A werror= / rerror= value (BlockdevOnError), as QEMU checks it. */
+function errorAction(v: string | undefined, what: 'read' | 'write'): string | undefined {
+  if (v === undefined || ['ignore', 'report', 'stop', 'enospc'].includes(v)) return v;
+  throw new BlockOptionError(`'${v}' invalid ${what} error action`);
 }
 
 function posInt(v: string | undefined, what: string): number | undefined {
@@ -99,6 +88,8 @@ interface Drive {
   readOnly: boolean;
   cache?: string;
   serial?: string;
+  werror?: string;
+  rerror?: string;
   used: boolean;
   /** Made by -blockdev: no QMP device name, only a node name. */
   blockdev?: boolean;
@@ -134,41 +125,16 @@ function nbdUrl(kv: Map<string, string>, prefix: string, spec: string): string {
   return query.length ? `${url}?${query.join('&')}` : url;
 }
 
-/** Backslash-escapes what rbd: names split on: the pool/image/snapshot parts on `/@:`, option values on `:`. */
-const rbdEscape = (s: string) => s.replace(/[\\:@/]/g, (c) => `\\${c}`);
-const rbdEscapeValue = (s: string) => s.replace(/[\\:]/g, (c) => `\\${c}`);
-
 /**
  * A -blockdev driver=rbd node's options (keys after `prefix`) as the rbd: name the block
- * service opens: rbd:pool/[namespace/]image[@snapshot][:conf=..][:id=..][:mon_host=..].
+ * service opens (services/common/rbd-name.ts).
  */
 export function rbdFilename(kv: Map<string, string>, prefix = ''): string {
-  const get = (k: string) => kv.get(prefix + k);
-  const pool = get('pool');
-  const image = get('image');
-  if (!pool || !image) throw new BlockOptionError(`-blockdev driver=rbd: needs ${prefix}pool= and ${prefix}image=`);
-  if (get('key-secret') !== undefined) throw new BlockOptionError('-blockdev driver=rbd: key-secret is not supported (no -object secret); give a keyring in the conf file');
-  let name = `rbd:${rbdEscape(pool)}/`;
-  const ns = get('namespace');
-  if (ns) name += `${rbdEscape(ns)}/`;
-  name += rbdEscape(image);
-  const snap = get('snapshot');
-  if (snap !== undefined) name += `@${rbdEscape(snap)}`;
-  const conf = get('conf');
-  if (conf !== undefined) name += `:conf=${rbdEscapeValue(conf)}`;
-  const user = get('user');
-  if (user !== undefined) name += `:id=${rbdEscapeValue(user)}`;
-  const mons: string[] = [];
-  for (let n = 0; get(`server.${n}.host`) !== undefined; n++) {
-    const host = get(`server.${n}.host`)!;
-    const port = get(`server.${n}.port`);
-    const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-    mons.push(port ? `${h}:${port}` : h);
+  try {
+    return rbdNameFromOptions((k) => kv.get(prefix + k));
+  } catch (e) {
+    throw new BlockOptionError(`-blockdev driver=rbd: ${(e as Error).message.replace(/\b(pool|image)=/g, `${prefix}$1=`)}`);
   }
-  if (mons.length) name += `:mon_host=${rbdEscapeValue(mons.join(','))}`;
-  const auth = get('auth-client-required');
-  if (auth) name += `:auth_client_required=${rbdEscapeValue(auth)}`;
-  return name;
 }
 
 /** The block devices that -drive, -blockdev and -device ask for. */
@@ -184,12 +150,18 @@ export function parseBlockOptions(drives: readonly string[], blockdevs: readonly
     const iface = kv.get('if') ?? 'virtio';
     if (iface !== 'virtio' && iface !== 'none') throw new BlockOptionError(`-drive ${spec}: if=${iface} is not supported (virtio or none)`);
     const id = kv.get('id') ?? `virtio${n}`;
+    const keySecret = kv.get('file.key-secret') ?? kv.get('file.password-secret');
+    if (keySecret !== undefined && !file.startsWith('rbd:')) throw new BlockOptionError(`-drive ${spec}: file.key-secret is for rbd: images`);
+    const fileName = keySecret !== undefined ? `${file}:key-secret=${rbdEscapeValue(keySecret)}` : file;
     if (byId.has(id)) throw new BlockOptionError(`Duplicate ID '${id}' for drive`);
-    const d: Drive = { id, file, format: kv.get('format'), readOnly: onOff(kv.get('readonly') ?? kv.get('read-only'), 'readonly'), cache: kv.get('cache'), serial: kv.get('serial'), used: false };
+    const d: Drive = {
+      id, file: fileName, format: kv.get('format'), readOnly: onOff(kv.get('readonly') ?? kv.get('read-only'), 'readonly'), cache: kv.get('cache'), serial: kv.get('serial'),
+      werror: errorAction(kv.get('werror'), 'write'), rerror: errorAction(kv.get('rerror'), 'read'), used: false,
+    };
     byId.set(id, d);
     if (iface === 'virtio') {
       d.used = true;
-      out.push({ id, drive: id, qdev: anonPath(), file, format: d.format, readOnly: d.readOnly, cache: d.cache, serial: d.serial, queueSize: 256 });
+      out.push({ id, drive: id, qdev: anonPath(), file: fileName, format: d.format, readOnly: d.readOnly, cache: d.cache, serial: d.serial, werror: d.werror, rerror: d.rerror, queueSize: 256 });
     }
   });
   const files = new Map<string, string>();
@@ -255,6 +227,8 @@ export function parseBlockOptions(drives: readonly string[], blockdevs: readonly
       readOnly: d.readOnly,
       cache: d.cache,
       serial: kv.get('serial') ?? d.serial,
+      werror: errorAction(kv.get('werror'), 'write') ?? d.werror,
+      rerror: errorAction(kv.get('rerror'), 'read') ?? d.rerror,
       numQueues: posInt(kv.get('num-queues'), 'num-queues'),
       queueSize,
       slot,
@@ -286,6 +260,14 @@ export async function attachBlockDevices(address: string, virt: VirtMachine, dev
       if (d.format) props.format = d.format;
       if (d.cache) props.cache = d.cache;
       if (d.serial) props.serial = d.serial;
+      // the secrets an rbd: name refers to (key-secret=ID), by value: the block service has no -object
+      for (const m of d.file.matchAll(/:key-secret=((?:\\.|[^:\\])*)/g)) {
+        const sid = m[1]!.replace(/\\(.)/g, '$1');
+        props[`secret.${sid}`] = secretBase64(sid);
+      }
+      if (d.werror) props.werror = d.werror;
+      if (d.rerror) props.rerror = d.rerror;
+      virt.blockNames.set(d.id, { device: d.drive, nodeName: d.nodeName });
       props.drive = d.drive;
       props.qdev = d.qdev;
       if (d.nodeName) props['node-name'] = d.nodeName;

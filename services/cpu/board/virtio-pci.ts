@@ -20,7 +20,7 @@
 import type { MmioDevice } from '../bus.js';
 import { wake } from '../../common/futex.js';
 import {
-  FN, ISR_QUEUE, MAX_QUEUES, MAX_QUEUE_SIZE, Q, STATUS, VirtioFnState, F_VERSION_1,
+  FN, ISR_QUEUE, MAX_QUEUES, MAX_QUEUE_SIZE, Q, STATUS, VirtioFnState, F_VERSION_1, unpackIoError, type IoErrorInfo,
 } from '../../common/virtio/pci-state.js';
 import { PCI_COMMAND_INTX_DISABLE, PciFunction, type CapabilitySpec, type PciFunctionSpec } from './pci/config-space.js';
 
@@ -76,6 +76,7 @@ export class VirtioPciTransport {
   private readonly w: Int32Array;
   /** The PCI_CFG capability's position in configuration space (its window's fields). */
   private pciCfgCap = 0;
+  private ioErrorSeen = 0;
 
   constructor(
     shared: SharedArrayBuffer,
@@ -88,6 +89,7 @@ export class VirtioPciTransport {
     if (cfg.queueSize < 2 || cfg.queueSize > MAX_QUEUE_SIZE || (cfg.queueSize & (cfg.queueSize - 1)) !== 0) throw new RangeError(`virtio: queue size ${cfg.queueSize}`);
     this.st = new VirtioFnState(shared, cfg.stateOffset);
     this.w = this.st.w;
+    this.ioErrorSeen = Atomics.load(this.w, FN.IOERR_SEQ);
     const kind = VIRTIO_DEVICES[cfg.kind];
     const notify = vendorCap(CAP_NOTIFY, NOTIFY, REGION, 4);
     new DataView(notify.buffer).setUint32(16, NOTIFY_MULTIPLIER, true);
@@ -344,6 +346,23 @@ export class VirtioPciTransport {
   private notify(q: number): void {
     if (!Number.isInteger(q) || q >= this.cfg.numQueues) return;
     Atomics.or(this.w, q < 32 ? FN.NOTIFY_PENDING_LO : FN.NOTIFY_PENDING_HI, 1 << (q & 31));
+    this.kick();
+  }
+
+  /**
+   * The block I/O error the backend reported since the last call (pci-state.ts, IOERR), or
+   * undefined. Errors reported faster than the machine looks are told as the latest one.
+   */
+  takeIoError(): IoErrorInfo | undefined {
+    const seq = Atomics.load(this.w, FN.IOERR_SEQ);
+    if (seq === this.ioErrorSeen) return undefined;
+    this.ioErrorSeen = seq;
+    return unpackIoError(Atomics.load(this.w, FN.IOERR_INFO));
+  }
+
+  /** After `cont`: the backend tries again what an I/O error stopped. */
+  resumeAfterIoError(): void {
+    Atomics.add(this.w, FN.IOERR_RESUME, 1);
     this.kick();
   }
 
