@@ -12,21 +12,9 @@
  * (services/cpu/board/virtio-pci-block.ts, rbdFilename).
  */
 import { BlockError } from '../format/types.js';
-import { rbdEscape as escape, rbdEscapeValue as escapeValue } from '../../common/rbd-name.js';
+import { formatRbdFilename, type RbdSpec } from '../../common/rbd-name.js';
 
-export interface RbdSpec {
-  pool: string;
-  /** '' for the pool's default namespace. */
-  namespace: string;
-  image: string;
-  snapshot?: string;
-  conf?: string;
-  user?: string;
-  /** The id of the secret object with the client's key. */
-  keySecret?: string;
-  /** Ceph options for rados_conf_set, in order. */
-  options: [string, string][];
-}
+export { formatRbdFilename, type RbdSpec };
 
 const bad = (msg: string) => new BlockError(msg, 'EINVAL');
 
@@ -79,17 +67,4 @@ export function parseRbdFilename(filename: string): RbdSpec {
     else spec.options.push([k, v]);
   }
   return spec;
-}
-
-/** The rbd: name of `spec`, escaped so parseRbdFilename reads it back. */
-export function formatRbdFilename(spec: RbdSpec): string {
-  let s = `rbd:${escape(spec.pool)}/`;
-  if (spec.namespace) s += `${escape(spec.namespace)}/`;
-  s += escape(spec.image);
-  if (spec.snapshot !== undefined) s += `@${escape(spec.snapshot)}`;
-  if (spec.conf !== undefined) s += `:conf=${escapeValue(spec.conf)}`;
-  if (spec.user !== undefined) s += `:id=${escapeValue(spec.user)}`;
-  if (spec.keySecret !== undefined) s += `:key-secret=${escapeValue(spec.keySecret)}`;
-  for (const [k, v] of spec.options) s += `:${escapeValue(k)}=${escapeValue(v)}`;
-  return s;
 }

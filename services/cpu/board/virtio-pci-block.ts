@@ -32,7 +32,6 @@ import { rbdEscapeValue, rbdNameFromOptions } from '../../common/rbd-name.js';
 import { secretBase64 } from '../../common/secret.js';
 import { call, connect } from '../../common/grpc.js';
 
-export { parseKeyValues };
 import type { PciDeviceRequest } from './pci/board.js';
 import type { VirtMachine } from './virt.js';
 import { DRAM_BASE } from './virt-map.js';
