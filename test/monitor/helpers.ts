@@ -32,11 +32,24 @@ export interface Vm {
 }
 
 /** Waits for a unix socket to accept connections. */
+/**
+ * Whether a socket is listening on the unix path `path`: /proc/net/unix shows it with
+ * __SO_ACCEPTCON (flags 0x10000). The file alone is not enough: it appears at bind(), a
+ * moment before listen(), and a connect in between is refused. No probe connection: one
+ * would count as a client (-qmp without wait=off lets the guest go at the first).
+ */
+function listening(path: string): boolean {
+  return readFileSync('/proc/net/unix', 'utf8').split('\n').some((l) => {
+    const f = l.trim().split(/\s+/);
+    return f[7] === path && (parseInt(f[3]!, 16) & 0x10000) !== 0;
+  });
+}
+
 export async function waitSocket(path: string, child: ChildProcess, timeoutMs = 20000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the machine exited early (${child.exitCode})`);
-    if (existsSync(path)) return;
+    if (existsSync(path) && listening(path)) return;
     await sleep(50);
   }
   throw new Error(`no socket at ${path} after ${timeoutMs} ms`);
