@@ -29,6 +29,15 @@ function umul32(a: number, b: number): void {
   mHi = ah * bh + carry;
 }
 
+/**
+ * The high 32 bits of the unsigned 64-bit product of int32s a and b (as unsigned). The
+ * double product is within 2^11 of the exact one and the low word (imul) is exact, so
+ * (product - low) / 2^32 is within 2^-20 of an integer: rounding gives it exactly.
+ */
+export function umulhi(a: number, b: number): number {
+  return Math.round(((a >>> 0) * (b >>> 0) - (Math.imul(a, b) >>> 0)) / TWO32);
+}
+
 /** MUL: the low 64 bits of rs1 * rs2. */
 export function mul(r: Int32Array, rd: number, rs1: number, rs2: number): void {
   const a0 = r[2 * rs1]!;

@@ -27,7 +27,7 @@
  * they were made for, and drops them when the page is reached through another mapping.
  */
 import { accessSize, Op } from './decode.js';
-import { bitmanip, mulh, shift } from './int64.js';
+import { bitmanip, mulh, shift, umulhi } from './int64.js';
 
 /** Longest block, in instructions; the hart enters a block only with this much budget. */
 export const MAX_BLOCK = 64;
@@ -155,7 +155,19 @@ export interface BlockSource {
   exS: number[];
 }
 
-/** JavaScript source of the block's function body. */
+/**
+ * JavaScript source of the block's function body.
+ *
+ * Registers live in JavaScript locals inside a block (`lo5`/`hi5`: the int32 halves of x5),
+ * always int32 (what x32 would hold: branches compare them with ===), loaded once at entry and stored back once at the block's one exit site (and before a
+ * JALR leaves): V8 keeps them in machine registers, where the register file in shared
+ * memory would be a load or store with a bounds check per use, and in V8's own
+ * interpreter (where a block runs before it is optimized) locals are register moves
+ * where an array element is an inline-cache call. Every register a block touches is
+ * loaded at entry, so the exit site can store all the block writes whatever way it
+ * leaves. Around calls to the hart's code (blockSlow and the x32 helpers) the locals
+ * are stored first and reloaded after, so the hart sees and changes the real registers.
+ */
 export function blockSource(insns: readonly BlockInsn[]): BlockSource {
   const start = insns[0]!.pc;
   // a branch back to the start makes the body a JavaScript loop
@@ -164,18 +176,43 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
     return op >= Op.BEQ && op <= Op.BGEU && ins.pc + ins.imm === start;
   });
   const out: string[] = [];
-  const lo = (r: number) => (r === 0 ? '0' : `x32[${2 * r}]`);
-  const hi = (r: number) => (r === 0 ? '0' : `x32[${2 * r + 1}]`);
+  const used = new Set<number>();
+  const written = new Set<number>();
+  const lo = (r: number) => {
+    if (r === 0) return '0';
+    used.add(r);
+    return `lo${r}`;
+  };
+  const hi = (r: number) => {
+    if (r === 0) return '0';
+    used.add(r);
+    return `hi${r}`;
+  };
+  /** The locals of destination rd (not the x0 sink, 32). */
+  const dl = (rd: number) => {
+    used.add(rd);
+    written.add(rd);
+    return `lo${rd}`;
+  };
+  const dh = (rd: number) => `hi${rd}`;
   const setConst = (rd: number, v: number) => {
     if (rd === 32) return;
     const [l, h] = halves(v);
-    out.push(`x32[${2 * rd}] = ${l}; x32[${2 * rd + 1}] = ${h};`);
+    out.push(`${dl(rd)} = ${l}; ${dh(rd)} = ${h};`);
   };
   /** Writes a sign-extended 32-bit value held in JS expression `v`. */
   const setW = (rd: number, v: string) => {
     if (rd === 32) return;
-    out.push(`{ const v = ${v}; x32[${2 * rd}] = v; x32[${2 * rd + 1}] = v >> 31; }`);
+    out.push(`${dl(rd)} = ${v}; ${dh(rd)} = ${dl(rd)} >> 31;`);
   };
+  // placeholders for what depends on the whole block: store all it writes, reload all it uses
+  const STORE = '\u0001S\u0001';
+  const RELOAD = '\u0001R\u0001';
+  /** Stores registers to x32 before a helper that reads them there. */
+  const sync = (...rs: number[]) => rs.filter((r) => r !== 0 && r !== 32)
+    .map((r) => `x32[${2 * r}] = ${lo(r)}; x32[${2 * r + 1}] = ${hi(r)};`).join(' ');
+  /** Reloads rd's locals after a helper wrote it in x32. */
+  const reload = (rd: number) => `${dl(rd)} = x32[${2 * rd}]; ${dh(rd)} = x32[${2 * rd + 1}];`;
   // `B` is the budget at entry (or at the top of this loop iteration).
   // Every way out but a JALR's is an entry of the exit table, taken by setting E and
   // breaking out to the block's one exit site: a way out never taken before V8 optimized
@@ -207,7 +244,7 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
     }
     return exitTo(k, target);
   };
-  const ea = (rs1: number, imm: number) => (rs1 === 0 ? `${imm}` : `x32[${2 * rs1 + 1}] * 4294967296 + (x32[${2 * rs1}] >>> 0) + ${imm}`);
+  const ea = (rs1: number, imm: number) => (rs1 === 0 ? `${imm}` : `${hi(rs1)} * 4294967296 + (${lo(rs1)} >>> 0) + ${imm}`);
 
   let k = 0;
   let ended = false;
@@ -223,16 +260,16 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
       case Op.ADDI:
         if (rd === 32) break;
         if (rs1 === 0) setConst(rd, imm);
-        else if (imm === 0) out.push(`x32[${2 * rd}] = x32[${2 * rs1}]; x32[${2 * rd + 1}] = x32[${2 * rs1 + 1}];`);
-        else out.push(`{ const s = (x32[${2 * rs1}] >>> 0) + ${imm >>> 0}; x32[${2 * rd + 1}] = (x32[${2 * rs1 + 1}] + ${imm >> 31} + (s > 4294967295 ? 1 : 0)) | 0; x32[${2 * rd}] = s | 0; }`);
+        else if (imm === 0) out.push(`${dl(rd)} = ${lo(rs1)}; ${dh(rd)} = ${hi(rs1)};`);
+        else out.push(`{ const s = (${lo(rs1)} >>> 0) + ${imm >>> 0}; ${dh(rd)} = (${hi(rs1)} + ${imm >> 31} + (s > 4294967295 ? 1 : 0)) | 0; ${dl(rd)} = s | 0; }`);
         break;
       case Op.ADD:
         if (rd === 32) break;
-        out.push(`{ const s = (${lo(rs1)} >>> 0) + (${lo(rs2)} >>> 0); x32[${2 * rd + 1}] = (${hi(rs1)} + ${hi(rs2)} + (s > 4294967295 ? 1 : 0)) | 0; x32[${2 * rd}] = s | 0; }`);
+        out.push(`{ const s = (${lo(rs1)} >>> 0) + (${lo(rs2)} >>> 0); ${dh(rd)} = (${hi(rs1)} + ${hi(rs2)} + (s > 4294967295 ? 1 : 0)) | 0; ${dl(rd)} = s | 0; }`);
         break;
       case Op.SUB:
         if (rd === 32) break;
-        out.push(`{ const a = ${lo(rs1)} >>> 0; const c = ${lo(rs2)} >>> 0; x32[${2 * rd + 1}] = (${hi(rs1)} - ${hi(rs2)} - (a < c ? 1 : 0)) | 0; x32[${2 * rd}] = (a - c) | 0; }`);
+        out.push(`{ const a = ${lo(rs1)} >>> 0; const c = ${lo(rs2)} >>> 0; ${dh(rd)} = (${hi(rs1)} - ${hi(rs2)} - (a < c ? 1 : 0)) | 0; ${dl(rd)} = (a - c) | 0; }`);
         break;
       case Op.LUI:
         setConst(rd, imm);
@@ -248,6 +285,7 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
       case Op.JALR:
         out.push(`{ const t = ${ea(rs1, imm)};`);
         setConst(rd, next);
+        out.push(STORE);
         out.push(`if (t >= ${TWO53} || t <= -${TWO53}) blockWideJump(h, ${rs1}, ${imm}, ${pc}, B, ${k + 1});`);
         out.push(`return leave(h, B, ${k + 1}, t - (t & 1 ? 1 : 0)); }`);
         ended = true;
@@ -269,19 +307,24 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         out.push(`a = ${ea(rs1, imm)}; vpn = Math.floor(a / 4096); t = vpn & 1023;`);
         out.push(`if (rTag[t] !== vpn) ${stop(k, pc)}`);
         out.push('o = rOff[t] + (a - vpn * 4096);');
-        let fast: string;
-        switch (op) {
-          case Op.LD: fast = `xF[${rd}] = ramF64[o >>> 3];`; break;
-          case Op.LW: fast = `{ const v = ram32[o >>> 2]; x32[${2 * rd}] = v; x32[${2 * rd + 1}] = v >> 31; }`; break;
-          case Op.LWU: fast = `x32[${2 * rd}] = ram32[o >>> 2]; x32[${2 * rd + 1}] = 0;`; break;
-          case Op.LH: fast = `{ const v = ram16[o >>> 1]; x32[${2 * rd}] = v; x32[${2 * rd + 1}] = v >> 31; }`; break;
-          case Op.LHU: fast = `x32[${2 * rd}] = ramU16[o >>> 1]; x32[${2 * rd + 1}] = 0;`; break;
-          case Op.LB: fast = `{ const v = (ram8[o] << 24) >> 24; x32[${2 * rd}] = v; x32[${2 * rd + 1}] = v >> 31; }`; break;
-          default: fast = `x32[${2 * rd}] = ram8[o]; x32[${2 * rd + 1}] = 0;`; break;
-        }
         const bad = size === 1 ? 'o < 0' : `o < 0 || (o & ${size - 1}) !== 0`;
         out.push(`if (${bad}) ${stop(k, pc)}`);
-        out.push(fast);
+        if (rd === 32) {
+          // a load to x0 still faults like a load; nothing to keep
+          break;
+        }
+        const L = dl(rd);
+        const H = dh(rd);
+        switch (op) {
+          // one 8-byte read of guest RAM (single-copy atomic), split through the scratch
+          case Op.LD: out.push(`sF[0] = ramF64[o >>> 3]; ${L} = s32[0]; ${H} = s32[1];`); break;
+          case Op.LW: out.push(`${L} = ram32[o >>> 2]; ${H} = ${L} >> 31;`); break;
+          case Op.LWU: out.push(`${L} = ram32[o >>> 2]; ${H} = 0;`); break;
+          case Op.LH: out.push(`${L} = ram16[o >>> 1]; ${H} = ${L} >> 31;`); break;
+          case Op.LHU: out.push(`${L} = ramU16[o >>> 1]; ${H} = 0;`); break;
+          case Op.LB: out.push(`${L} = (ram8[o] << 24) >> 24; ${H} = ${L} >> 31;`); break;
+          default: out.push(`${L} = ram8[o]; ${H} = 0;`); break;
+        }
         break;
       }
       case Op.SD: case Op.SW: case Op.SH: case Op.SB: {
@@ -291,7 +334,7 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         out.push('o = wOff[t] + (a - vpn * 4096);');
         let fast: string;
         switch (op) {
-          case Op.SD: fast = `ramF64[o >>> 3] = xF[${rs2}];`; break;
+          case Op.SD: fast = `s32[0] = ${lo(rs2)}; s32[1] = ${hi(rs2)}; ramF64[o >>> 3] = sF[0];`; break;
           case Op.SW: fast = `ram32[o >>> 2] = ${lo(rs2)};`; break;
           case Op.SH: fast = `ram16[o >>> 1] = ${lo(rs2)};`; break;
           default: fast = `ram8[o] = ${lo(rs2)};`; break;
@@ -304,46 +347,48 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
       case Op.SLTI: case Op.SLTIU: {
         if (rd === 32) break;
         const u = op === Op.SLTIU ? ' >>> 0' : '';
-        out.push(`{ const h1 = ${hi(rs1)}${u}; const ih = ${imm >> 31}${u}; x32[${2 * rd}] = h1 < ih || (h1 === ih && (${lo(rs1)} >>> 0) < ${imm >>> 0}) ? 1 : 0; x32[${2 * rd + 1}] = 0; }`);
+        out.push(`{ const h1 = ${hi(rs1)}${u}; const ih = ${imm >> 31}${u}; ${dl(rd)} = h1 < ih || (h1 === ih && (${lo(rs1)} >>> 0) < ${imm >>> 0}) ? 1 : 0; ${dh(rd)} = 0; }`);
         break;
       }
       case Op.XORI: case Op.ORI: case Op.ANDI: {
         if (rd === 32) break;
         const o2 = op === Op.XORI ? '^' : op === Op.ORI ? '|' : '&';
-        out.push(`x32[${2 * rd}] = ${lo(rs1)} ${o2} ${imm}; x32[${2 * rd + 1}] = ${hi(rs1)} ${o2} ${imm >> 31};`);
+        out.push(`{ const l = ${lo(rs1)} ${o2} ${imm}; ${dh(rd)} = ${hi(rs1)} ${o2} ${imm >> 31}; ${dl(rd)} = l; }`);
         break;
       }
       case Op.SLLI: case Op.SRLI: case Op.SRAI: {
         if (rd === 32) break;
         const s = imm & 63;
         out.push(`{ const l = ${lo(rs1)}; const u = ${hi(rs1)};`);
-        if (s === 0) out.push(`x32[${2 * rd}] = l; x32[${2 * rd + 1}] = u;`);
+        const L = dl(rd);
+        const H = dh(rd);
+        if (s === 0) out.push(`${L} = l; ${H} = u;`);
         else if (op === Op.SLLI) {
-          if (s < 32) out.push(`x32[${2 * rd + 1}] = (u << ${s}) | (l >>> ${32 - s}); x32[${2 * rd}] = l << ${s};`);
-          else out.push(`x32[${2 * rd + 1}] = l << ${s - 32}; x32[${2 * rd}] = 0;`);
+          if (s < 32) out.push(`${H} = (u << ${s}) | (l >>> ${32 - s}); ${L} = l << ${s};`);
+          else out.push(`${H} = l << ${s - 32}; ${L} = 0;`);
         } else if (op === Op.SRLI) {
-          if (s < 32) out.push(`x32[${2 * rd}] = (l >>> ${s}) | (u << ${32 - s}); x32[${2 * rd + 1}] = u >>> ${s};`);
-          else out.push(`x32[${2 * rd}] = u >>> ${s - 32}; x32[${2 * rd + 1}] = 0;`);
+          if (s < 32) out.push(`${L} = (l >>> ${s}) | (u << ${32 - s}); ${H} = (u >>> ${s}) | 0;`);
+          else out.push(`${L} = (u >>> ${s - 32}) | 0; ${H} = 0;`);
         } else {
-          if (s < 32) out.push(`x32[${2 * rd}] = (l >>> ${s}) | (u << ${32 - s}); x32[${2 * rd + 1}] = u >> ${s};`);
-          else out.push(`x32[${2 * rd}] = u >> ${s - 32}; x32[${2 * rd + 1}] = u >> 31;`);
+          if (s < 32) out.push(`${L} = (l >>> ${s}) | (u << ${32 - s}); ${H} = u >> ${s};`);
+          else out.push(`${L} = u >> ${s - 32}; ${H} = u >> 31;`);
         }
         out.push('}');
         break;
       }
       case Op.SLL: case Op.SRL: case Op.SRA:
-        if (rd !== 32) out.push(`shift(x32, ${op}, ${rd}, ${rs1}, ${lo(rs2)} & 63);`);
+        if (rd !== 32) out.push(`${sync(rs1)} shift(x32, ${op}, ${rd}, ${rs1}, ${lo(rs2)} & 63); ${reload(rd)}`);
         break;
       case Op.SLT: case Op.SLTU: {
         if (rd === 32) break;
         const u = op === Op.SLTU ? ' >>> 0' : '';
-        out.push(`{ const h1 = ${hi(rs1)}${u}; const h2 = ${hi(rs2)}${u}; x32[${2 * rd}] = h1 < h2 || (h1 === h2 && (${lo(rs1)} >>> 0) < (${lo(rs2)} >>> 0)) ? 1 : 0; x32[${2 * rd + 1}] = 0; }`);
+        out.push(`{ const h1 = ${hi(rs1)}${u}; const h2 = ${hi(rs2)}${u}; ${dl(rd)} = h1 < h2 || (h1 === h2 && (${lo(rs1)} >>> 0) < (${lo(rs2)} >>> 0)) ? 1 : 0; ${dh(rd)} = 0; }`);
         break;
       }
       case Op.XOR: case Op.OR: case Op.AND: {
         if (rd === 32) break;
         const o2 = op === Op.XOR ? '^' : op === Op.OR ? '|' : '&';
-        out.push(`{ const l = ${lo(rs1)} ${o2} ${lo(rs2)}; x32[${2 * rd + 1}] = ${hi(rs1)} ${o2} ${hi(rs2)}; x32[${2 * rd}] = l; }`);
+        out.push(`{ const l = ${lo(rs1)} ${o2} ${lo(rs2)}; ${dh(rd)} = ${hi(rs1)} ${o2} ${hi(rs2)}; ${dl(rd)} = l; }`);
         break;
       }
       case Op.ADDIW: setW(rd, `(${lo(rs1)} + ${imm}) | 0`); break;
@@ -356,11 +401,14 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
       case Op.SRLW: setW(rd, `(${lo(rs1)} >>> (${lo(rs2)} & 31)) | 0`); break;
       case Op.SRAW: setW(rd, `${lo(rs1)} >> (${lo(rs2)} & 31)`); break;
       case Op.MUL:
-        // V8 lowers this BigInt form to one 64-bit multiply in optimized code
-        if (rd !== 32) out.push(`x[${rd}] = BigInt.asIntN(64, x[${rs1}] * x[${rs2}]);`);
+        // the low 64 bits from int32 halves: the 32x32 high word (umulhi) and two cross terms
+        if (rd !== 32) {
+          out.push(`{ const a0 = ${lo(rs1)}, a1 = ${hi(rs1)}, b0 = ${lo(rs2)}, b1 = ${hi(rs2)};`);
+          out.push(`${dh(rd)} = (umulhi(a0, b0) + Math.imul(a1, b0) + Math.imul(a0, b1)) | 0; ${dl(rd)} = Math.imul(a0, b0); }`);
+        }
         break;
       case Op.MULH: case Op.MULHU: case Op.MULHSU:
-        if (rd !== 32) out.push(`mulh(x32, ${op}, ${rd}, ${rs1}, ${rs2});`);
+        if (rd !== 32) out.push(`${sync(rs1, rs2)} mulh(x32, ${op}, ${rd}, ${rs1}, ${rs2}); ${reload(rd)}`);
         break;
       case Op.SH1ADD: case Op.SH2ADD: case Op.SH3ADD: case Op.ADD_UW: {
         // address arithmetic the kernel does everywhere with Zba: inline
@@ -368,11 +416,11 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         const s = op === Op.ADD_UW ? 0 : op - Op.SH1ADD + 1;
         const sl = s === 0 ? `(${lo(rs1)} >>> 0)` : `((${lo(rs1)} << ${s}) >>> 0)`;
         const sh = op === Op.ADD_UW ? '0' : `((${hi(rs1)} << ${s}) | (${lo(rs1)} >>> ${32 - s}))`;
-        out.push(`{ const s = ${sl} + (${lo(rs2)} >>> 0); x32[${2 * rd + 1}] = (${sh} + ${hi(rs2)} + (s > 4294967295 ? 1 : 0)) | 0; x32[${2 * rd}] = s | 0; }`);
+        out.push(`{ const s = ${sl} + (${lo(rs2)} >>> 0); ${dh(rd)} = (${sh} + ${hi(rs2)} + (s > 4294967295 ? 1 : 0)) | 0; ${dl(rd)} = s | 0; }`);
         break;
       }
       case Op.ZEXT_H:
-        if (rd !== 32) out.push(`x32[${2 * rd}] = ${lo(rs1)} & 65535; x32[${2 * rd + 1}] = 0;`);
+        if (rd !== 32) out.push(`${dl(rd)} = ${lo(rs1)} & 65535; ${dh(rd)} = 0;`);
         break;
       case Op.MULW: setW(rd, `Math.imul(${lo(rs1)}, ${lo(rs2)})`); break;
       case Op.FENCE:
@@ -382,11 +430,15 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
       default:
         if (op >= Op.SH1ADD && op <= Op.CZERO_NEZ) {
           // the rest of Zba/Zbb/Zbs/Zicond: never trap, plain int32 code (int64.ts)
-          if (rd !== 32) out.push(`bitmanip(x32, ${op}, ${rd}, ${rs1}, ${rs2}, ${imm});`);
+          if (rd !== 32) out.push(`${sync(rs1, rs2)} bitmanip(x32, ${op}, ${rd}, ${rs1}, ${rs2}, ${imm}); ${reload(rd)}`);
           break;
         }
-        // the hart's own code for everything else; it may trap, jump or change state
-        out.push(`T = blockSlow(h, ${w}, ${imm}, ${b}, ${pc}, B, ${k + 1}); if (T === T) { E = ${addExit(0, 0, -2)}; break out; }`);
+        // the hart's own code for everything else; it may trap, jump or change state, and
+        // reads and writes any register in x32
+        out.push(STORE);
+        out.push(`T = blockSlow(h, ${w}, ${imm}, ${b}, ${pc}, B, ${k + 1});`);
+        out.push(RELOAD);
+        out.push(`if (T === T) { E = ${addExit(0, 0, -2)}; break out; }`);
         if (endsBlock(op)) {
           out.push(exitTo(k, next));
           ended = true;
@@ -399,10 +451,14 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
     const next = last.pc + ((last.w & (1 << 28)) !== 0 ? 4 : 2);
     out.push(exitTo(k - 1, next));
   }
-  const body = out.join('\n');
-  const head = 'let a = 0, vpn = 0, t = 0, o = 0, E = 0, T = 0;';
+  const regs = [...used].sort((p, q) => p - q);
+  const store = [...written].sort((p, q) => p - q).map((r) => `x32[${2 * r}] = lo${r}; x32[${2 * r + 1}] = hi${r};`).join(' ');
+  const load = regs.map((r) => `lo${r} = x32[${2 * r}]; hi${r} = x32[${2 * r + 1}];`).join(' ');
+  const body = out.join('\n').replaceAll(STORE, store).replaceAll(RELOAD, load);
+  const decl = regs.length === 0 ? '' : `\nlet ${regs.map((r) => `lo${r} = x32[${2 * r}], hi${r} = x32[${2 * r + 1}]`).join(', ')};`;
+  const head = `let a = 0, vpn = 0, t = 0, o = 0, E = 0, T = 0;${decl}`;
   // the one exit site: -2 is a slow path's own pc (budget already set), -1 no chaining
-  const tail = exN.length === 0 ? '' : `\nconst s = EXS[E];\nif (s === -2) return T;\nreturn chain(h, fns, s, B, EXN[E], EXT[E], rTag, rOff, wTag, wOff);`;
+  const tail = exN.length === 0 ? '' : `\n${store}\nconst s = EXS[E];\nif (s === -2) return T;\nreturn chain(h, fns, s, B, EXN[E], EXT[E], rTag, rOff, wTag, wOff);`;
   return {
     src: loops
       ? `let B = h.budget; ${head}\nout: for (;;) {\n${body}\n}${tail}`
@@ -411,15 +467,22 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
   };
 }
 
+/**
+ * Where LD and SD split and join a register's halves around one 8-byte RAM access: one
+ * per thread (a block runs to completion on its hart's thread), not shared memory.
+ */
+const SCRATCH_F = new Float64Array(1);
+const SCRATCH_32 = new Int32Array(SCRATCH_F.buffer);
+
 /** Compiles a block over `env`'s arrays. */
 export function compileBlock(insns: readonly BlockInsn[], env: BlockEnv, fns: BlockFns): BlockFn {
   const { src, exN, exT, exS } = blockSource(insns);
   const factory = new Function(
-    'x', 'x32', 'ram8', 'ram16', 'ramU16', 'ram32', 'ram64', 'xF', 'ramF64', 'codePages', 'fenceWord', 'EXN', 'EXT', 'EXS',
-    'fns', 'chain', 'mulh', 'shift', 'bitmanip', 'leave', 'blockSlow', 'blockWideJump', 'blockPause',
+    'x32', 'ram8', 'ram16', 'ramU16', 'ram32', 'ramF64', 'codePages', 'fenceWord', 'sF', 's32', 'EXN', 'EXT', 'EXS',
+    'fns', 'chain', 'mulh', 'umulhi', 'shift', 'bitmanip', 'leave', 'blockSlow', 'blockWideJump', 'blockPause',
     `'use strict'; return function block(h, rTag, rOff, wTag, wOff) {\n${src}\n};`,
   ) as (...args: unknown[]) => BlockFn;
-  return factory(env.x, env.x32, env.ram8, env.ram16, env.ramU16, env.ram32, env.ram64, env.xF, env.ramF64, env.codePages, env.fenceWord,
-    Int32Array.from(exN), Float64Array.from(exT), Int32Array.from(exS),
-    fns, CALLS.chain, mulh, shift, bitmanip, CALLS.leave, CALLS.blockSlow, CALLS.blockWideJump, CALLS.blockPause);
+  return factory(env.x32, env.ram8, env.ram16, env.ramU16, env.ram32, env.ramF64, env.codePages, env.fenceWord,
+    SCRATCH_F, SCRATCH_32, Int32Array.from(exN), Float64Array.from(exT), Int32Array.from(exS),
+    fns, CALLS.chain, mulh, umulhi, shift, bitmanip, CALLS.leave, CALLS.blockSlow, CALLS.blockWideJump, CALLS.blockPause);
 }
