@@ -28,7 +28,7 @@ import { execFp } from './fp-exec.js';
 import { native } from '../../common/native.js';
 import { codeTrackBytes, codeTrackViews } from '../../common/guest-memory.js';
 import { compileBlock, endsBlock, MAX_BLOCK, type BlockEnv, type BlockFn, type BlockInsn } from './translate.js';
-import { bitmanip, mulh, shift } from './int64.js';
+import { bitmanip, mul, mulh, shift } from './int64.js';
 
 /** Thrown (and caught in the run loop) when an instruction traps; state is already updated. */
 export const TRAP = { trap: true };
@@ -36,6 +36,9 @@ export const TRAP = { trap: true };
 const RESTART = { restart: true };
 
 const TLB_SIZE = 1024;
+/** How much an entry after MAX_BLOCK straight-line instructions heats (others: 1). */
+const LONG_RUN_HEAT = Number(process.env.TSEMU_LONG_HEAT ?? 4);
+
 const TLB_MASK = TLB_SIZE - 1;
 const ACC_R = 0;
 const ACC_W = 1;
@@ -361,7 +364,6 @@ export class Hart {
   }
 
   private runChunk(): void {
-    const x = this.x;
     const x32 = this.x32;
     const ram8 = this.ram8;
     const ram16 = this.ram16;
@@ -420,6 +422,10 @@ export class Hart {
       const slot = off >> 1;
       if (entry) {
         entry = false;
+        // an entry that ends a full MAX_BLOCK run of straight-line code (an unrolled hash
+        // round, say) heats its successor faster: a block there retires many instructions
+        // per entry, so it pays back its translation sooner than a short one
+        const heat = run >= MAX_BLOCK ? LONG_RUN_HEAT : 1;
         run = 0;
         const blk = pfn[slot];
         if (blk !== undefined) {
@@ -452,7 +458,7 @@ export class Hart {
             }
             continue;
           }
-        } else if (++pheat[slot] === jitHot && page!.key >= 0) {
+        } else if ((pheat[slot] += heat) >= jitHot && page!.key >= 0) {
           this.pc = pc;
           this.budget = budget;
           if (this.compileAt(page!, slot, pc)) {
@@ -779,8 +785,7 @@ export class Hart {
           break;
         }
         case Op.MUL:
-          // optimized code does this as one 64-bit multiply (V8's BigInt64 lowering)
-          x[rd] = BigInt.asIntN(64, x[rs1]! * x[rs2]!);
+          mul(x32, rd, rs1, rs2);
           break;
         case Op.MULW: {
           const v = Math.imul(x32[2 * rs1]!, x32[2 * rs2]!);
@@ -955,8 +960,11 @@ export class Hart {
         if (s === 2047 && (this.ramU16[(this.fetchPhys + 4094) >>> 1]! & 3) === 3) break;
         w = this.decodeSlot(page, s, p);
       }
-      insns.push({ pc: p, w, imm: page.imm[s]!, b: page.b[s]! });
-      if (endsBlock(w & 1023)) break;
+      const imm = page.imm[s]!;
+      insns.push({ pc: p, w, imm, b: page.b[s]! });
+      // a short jump forward in the page (over an else, say) may stay inside the block
+      // (translate.ts layout decides); any other jump or system instruction ends it
+      if (endsBlock(w & 1023) && !((w & 1023) === Op.JAL && imm > 0 && imm <= 256 && s + (imm >> 1) < 2048)) break;
       const len = (w & (1 << 28)) !== 0 ? 4 : 2;
       s += len >> 1;
       p += len;

@@ -12,23 +12,6 @@ import { Op } from './decode.js';
 
 const TWO32 = 4294967296;
 
-// Scratch results of the 32x32 multiply: low and high halves, unsigned.
-let mLo = 0;
-let mHi = 0;
-
-/** mLo/mHi = the 64-bit product of unsigned 32-bit a and b (exact: 16-bit limbs in doubles). */
-function umul32(a: number, b: number): void {
-  const al = a & 0xffff;
-  const ah = a >>> 16;
-  const bl = b & 0xffff;
-  const bh = b >>> 16;
-  // mid * 2^16 + al*bl < 2^50: exact as a double
-  const low = (al * bh + ah * bl) * 65536 + al * bl;
-  const carry = Math.floor(low / TWO32);
-  mLo = low - carry * TWO32;
-  mHi = ah * bh + carry;
-}
-
 /**
  * The high 32 bits of the unsigned 64-bit product of int32s a and b (as unsigned). The
  * double product is within 2^11 of the exact one and the low word (imul) is exact, so
@@ -44,57 +27,44 @@ export function mul(r: Int32Array, rd: number, rs1: number, rs2: number): void {
   const a1 = r[2 * rs1 + 1]!;
   const b0 = r[2 * rs2]!;
   const b1 = r[2 * rs2 + 1]!;
-  umul32(a0 >>> 0, b0 >>> 0);
-  r[2 * rd + 1] = (mHi + Math.imul(a1, b0) + Math.imul(a0, b1)) | 0;
-  r[2 * rd] = mLo | 0;
+  r[2 * rd + 1] = (umulhi(a0, b0) + Math.imul(a1, b0) + Math.imul(a0, b1)) | 0;
+  r[2 * rd] = Math.imul(a0, b0);
 }
 
 /**
- * MULHU, MULH, MULHSU: the high 64 bits of the 128-bit product. The unsigned product
- * first, then the signed forms by the usual correction: for a signed operand that is
- * negative, subtract the other operand from the high half (mod 2^64).
+ * MULHU, MULH, MULHSU of (a1:a0) and (b1:b0), int32 halves: the high 64 bits of the
+ * 128-bit product into out[0] (low half) and out[1]. The unsigned product by 32-bit
+ * columns (each column sum < 2^34, exact as a double), then the signed forms by the
+ * usual correction: for a signed operand that is negative, subtract the other operand
+ * from the high half (mod 2^64).
  */
-export function mulh(r: Int32Array, op: number, rd: number, rs1: number, rs2: number): void {
-  const a0 = r[2 * rs1]! >>> 0;
-  const a1 = r[2 * rs1 + 1]!;
-  const b0 = r[2 * rs2]! >>> 0;
-  const b1 = r[2 * rs2 + 1]!;
-  // (a1:a0) * (b1:b0) = a1b1 << 64 + (a1b0 + a0b1) << 32 + a0b0, as four 32-bit columns
-  umul32(a0, b0);
-  const c1a = mHi; // column 1 so far
-  umul32(a1 >>> 0, b0);
-  let c1 = c1a + mLo;
-  let c2 = mHi;
-  umul32(a0, b1 >>> 0);
-  c1 += mLo;
-  c2 += mHi;
-  umul32(a1 >>> 0, b1 >>> 0);
-  c2 += mLo + Math.floor(c1 / TWO32);
-  const carry2 = Math.floor(c2 / TWO32);
-  const c3 = mHi + carry2;
-  c2 -= carry2 * TWO32;
-  // the high 64 bits are c3:c2 (unsigned); now the signed corrections
-  let lo = c2;
-  let hi = c3;
-  if ((op === Op.MULH || op === Op.MULHSU) && a1 < 0) {
+export function mulh64(out: Int32Array, op: number, a0: number, a1: number, b0: number, b1: number): void {
+  const c1 = umulhi(a0, b0) + (Math.imul(a0, b1) >>> 0) + (Math.imul(a1, b0) >>> 0);
+  const c2 = umulhi(a0, b1) + umulhi(a1, b0) + (Math.imul(a1, b1) >>> 0) + Math.floor(c1 / TWO32);
+  let lo = c2 | 0;
+  let hi = (umulhi(a1, b1) + Math.floor(c2 / TWO32)) | 0;
+  if (op !== Op.MULHU && a1 < 0) {
     // subtract b
-    lo -= b0;
-    hi -= b1 >>> 0;
-    if (lo < 0) {
-      lo += TWO32;
-      hi -= 1;
-    }
+    const l = (lo >>> 0) - (b0 >>> 0);
+    hi = (hi - b1 - (l < 0 ? 1 : 0)) | 0;
+    lo = l | 0;
   }
   if (op === Op.MULH && b1 < 0) {
-    lo -= a0;
-    hi -= a1 >>> 0;
-    if (lo < 0) {
-      lo += TWO32;
-      hi -= 1;
-    }
+    const l = (lo >>> 0) - (a0 >>> 0);
+    hi = (hi - a1 - (l < 0 ? 1 : 0)) | 0;
+    lo = l | 0;
   }
-  r[2 * rd] = lo | 0;
-  r[2 * rd + 1] = hi | 0;
+  out[0] = lo;
+  out[1] = hi;
+}
+
+const MH = new Int32Array(2);
+
+/** MULHU, MULH, MULHSU on registers (mulh64). */
+export function mulh(r: Int32Array, op: number, rd: number, rs1: number, rs2: number): void {
+  mulh64(MH, op, r[2 * rs1]!, r[2 * rs1 + 1]!, r[2 * rs2]!, r[2 * rs2 + 1]!);
+  r[2 * rd] = MH[0]!;
+  r[2 * rd + 1] = MH[1]!;
 }
 
 function popcount32(v: number): number {

@@ -27,7 +27,7 @@
  * they were made for, and drops them when the page is reached through another mapping.
  */
 import { accessSize, Op } from './decode.js';
-import { bitmanip, mulh, shift, umulhi } from './int64.js';
+import { bitmanip, mulh64, shift, umulhi } from './int64.js';
 
 /** Longest block, in instructions; the hart enters a block only with this much budget. */
 export const MAX_BLOCK = 64;
@@ -156,6 +156,51 @@ export interface BlockSource {
 }
 
 /**
+ * Where a block's code ends and which of its jumps stay inside it. `last` is the last
+ * position translated: the first that ends the block (a JALR, a system instruction, a
+ * JAL that leaves it). `inner` maps the pc of each position that a branch or JAL before
+ * it targets (forward, at or before `last`) to that position.
+ */
+export function layout(insns: readonly BlockInsn[]): { last: number; inner: Map<number, number> } {
+  const at = new Map<number, number>();
+  insns.forEach((ins, k) => at.set(ins.pc, k));
+  const forward = (k: number): number => {
+    const ins = insns[k]!;
+    const j = at.get(ins.pc + ins.imm);
+    return j !== undefined && j > k ? j : -1;
+  };
+  let last = insns.length - 1;
+  for (let k = 0; k < insns.length; k++) {
+    const op = insns[k]!.w & 1023;
+    if (endsBlock(op) && !(op === Op.JAL && forward(k) >= 0)) {
+      last = k;
+      break;
+    }
+  }
+  // a JAL whose target lies past the end leaves the block, which then ends there: repeat
+  // until every inner JAL's target is inside
+  for (let changed = true; changed;) {
+    changed = false;
+    for (let k = 0; k < last; k++) {
+      if ((insns[k]!.w & 1023) === Op.JAL && forward(k) > last) {
+        last = k;
+        changed = true;
+        break;
+      }
+    }
+  }
+  const inner = new Map<number, number>();
+  for (let k = 0; k < last; k++) {
+    const op = insns[k]!.w & 1023;
+    if ((op === Op.JAL || (op >= Op.BEQ && op <= Op.BGEU))) {
+      const j = forward(k);
+      if (j > 0 && j <= last) inner.set(insns[j]!.pc, j);
+    }
+  }
+  return { last, inner };
+}
+
+/**
  * JavaScript source of the block's function body.
  *
  * Registers live in JavaScript locals inside a block (`lo5`/`hi5`: the int32 halves of x5),
@@ -237,10 +282,24 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
    * hart to run that one instruction in the interpreter.
    */
   const stop = (k: number, pc: number) => `{ E = ${addExit(k, pc + 1, -1)}; break out; }`;
+  // Forward jumps inside the block (an if's branch over its body, a `j` over an else)
+  // are JavaScript breaks: every target opens a labelled block at the top (the farthest
+  // outermost) that closes just before the target, so any jump to it is inside its
+  // label. The block retires fewer instructions than its positions when it jumps: D
+  // counts those skipped, and every count handed out of the block is positions - D.
+  const { last, inner } = layout(insns);
+  const counted = inner.size > 0;
+  /** The instructions retired by the time position n is reached, as a JS expression. */
+  const n = (positions: number) => (counted ? `${positions} - D` : `${positions}`);
   const taken = (k: number, target: number) => {
+    const j = inner.get(target);
+    if (j !== undefined && j > k) {
+      // forward, inside the block: skip to it (the instructions jumped over did not retire)
+      return `{ D += ${j - k - 1}; break F${j}; }`;
+    }
     if (target === start && loops) {
       // back to the top: go round again while the budget lasts
-      return `{ B -= ${k + 1}; if (B < ${MAX_BLOCK}) { E = ${addExit(0, start, -1)}; break out; } continue; }`;
+      return `{ B -= ${n(k + 1)}; D = 0; if (B < ${MAX_BLOCK}) { E = ${addExit(0, start, -1)}; break out; } continue; }`;
     }
     return exitTo(k, target);
   };
@@ -248,8 +307,11 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
 
   let k = 0;
   let ended = false;
-  for (; k < insns.length && !ended; k++) {
+  const targets = [...new Set(inner.values())].sort((p, q) => q - p);
+  if (targets.length > 0) out.push(targets.map((j) => `F${j}: {`).join(' '));
+  for (; k <= last && !ended; k++) {
     const { pc, w, imm, b } = insns[k]!;
+    if (counted && targets.includes(k)) out.push('}');
     const op = w & 1023;
     const rd = (w >>> 10) & 63;
     const rs1 = (w >>> 16) & 63;
@@ -280,14 +342,16 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
       case Op.JAL:
         setConst(rd, next);
         out.push(taken(k, pc + imm));
-        ended = true;
+        // a jump forward inside the block goes on with the instructions it jumped over
+        // (other jumps reach them); any other ends the block
+        if (!((inner.get(pc + imm) ?? -1) > k)) ended = true;
         break;
       case Op.JALR:
         out.push(`{ const t = ${ea(rs1, imm)};`);
         setConst(rd, next);
         out.push(STORE);
-        out.push(`if (t >= ${TWO53} || t <= -${TWO53}) blockWideJump(h, ${rs1}, ${imm}, ${pc}, B, ${k + 1});`);
-        out.push(`return leave(h, B, ${k + 1}, t - (t & 1 ? 1 : 0)); }`);
+        out.push(`if (t >= ${TWO53} || t <= -${TWO53}) blockWideJump(h, ${rs1}, ${imm}, ${pc}, B, ${n(k + 1)});`);
+        out.push(`return leave(h, B, ${n(k + 1)}, t - (t & 1 ? 1 : 0)); }`);
         ended = true;
         break;
       case Op.BEQ:
@@ -408,7 +472,7 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         }
         break;
       case Op.MULH: case Op.MULHU: case Op.MULHSU:
-        if (rd !== 32) out.push(`${sync(rs1, rs2)} mulh(x32, ${op}, ${rd}, ${rs1}, ${rs2}); ${reload(rd)}`);
+        if (rd !== 32) out.push(`mulh64(s32, ${op}, ${lo(rs1)}, ${hi(rs1)}, ${lo(rs2)}, ${hi(rs2)}); ${dl(rd)} = s32[0]; ${dh(rd)} = s32[1];`);
         break;
       case Op.SH1ADD: case Op.SH2ADD: case Op.SH3ADD: case Op.ADD_UW: {
         // address arithmetic the kernel does everywhere with Zba: inline
@@ -425,7 +489,7 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
       case Op.MULW: setW(rd, `Math.imul(${lo(rs1)}, ${lo(rs2)})`); break;
       case Op.FENCE:
         out.push('Atomics.add(fenceWord, 0, 0);');
-        if (imm === 0x010) out.push(`blockPause(h, ${next}, B, ${k + 1});`);
+        if (imm === 0x010) out.push(`blockPause(h, ${next}, B, ${n(k + 1)});`);
         break;
       default:
         if (op >= Op.SH1ADD && op <= Op.CZERO_NEZ) {
@@ -436,7 +500,7 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         // the hart's own code for everything else; it may trap, jump or change state, and
         // reads and writes any register in x32
         out.push(STORE);
-        out.push(`T = blockSlow(h, ${w}, ${imm}, ${b}, ${pc}, B, ${k + 1});`);
+        out.push(`T = blockSlow(h, ${w}, ${imm}, ${b}, ${pc}, B, ${n(k + 1)});`);
         out.push(RELOAD);
         out.push(`if (T === T) { E = ${addExit(0, 0, -2)}; break out; }`);
         if (endsBlock(op)) {
@@ -456,9 +520,9 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
   const load = regs.map((r) => `lo${r} = x32[${2 * r}]; hi${r} = x32[${2 * r + 1}];`).join(' ');
   const body = out.join('\n').replaceAll(STORE, store).replaceAll(RELOAD, load);
   const decl = regs.length === 0 ? '' : `\nlet ${regs.map((r) => `lo${r} = x32[${2 * r}], hi${r} = x32[${2 * r + 1}]`).join(', ')};`;
-  const head = `let a = 0, vpn = 0, t = 0, o = 0, E = 0, T = 0;${decl}`;
+  const head = `let a = 0, vpn = 0, t = 0, o = 0, E = 0, T = 0, D = 0;${decl}`;
   // the one exit site: -2 is a slow path's own pc (budget already set), -1 no chaining
-  const tail = exN.length === 0 ? '' : `\n${store}\nconst s = EXS[E];\nif (s === -2) return T;\nreturn chain(h, fns, s, B, EXN[E], EXT[E], rTag, rOff, wTag, wOff);`;
+  const tail = exN.length === 0 ? '' : `\n${store}\nconst s = EXS[E];\nif (s === -2) return T;\nreturn chain(h, fns, s, B, EXN[E]${counted ? ' - D' : ''}, EXT[E], rTag, rOff, wTag, wOff);`;
   return {
     src: loops
       ? `let B = h.budget; ${head}\nout: for (;;) {\n${body}\n}${tail}`
@@ -479,10 +543,10 @@ export function compileBlock(insns: readonly BlockInsn[], env: BlockEnv, fns: Bl
   const { src, exN, exT, exS } = blockSource(insns);
   const factory = new Function(
     'x32', 'ram8', 'ram16', 'ramU16', 'ram32', 'ramF64', 'codePages', 'fenceWord', 'sF', 's32', 'EXN', 'EXT', 'EXS',
-    'fns', 'chain', 'mulh', 'umulhi', 'shift', 'bitmanip', 'leave', 'blockSlow', 'blockWideJump', 'blockPause',
+    'fns', 'chain', 'mulh64', 'umulhi', 'shift', 'bitmanip', 'leave', 'blockSlow', 'blockWideJump', 'blockPause',
     `'use strict'; return function block(h, rTag, rOff, wTag, wOff) {\n${src}\n};`,
   ) as (...args: unknown[]) => BlockFn;
   return factory(env.x32, env.ram8, env.ram16, env.ramU16, env.ram32, env.ramF64, env.codePages, env.fenceWord,
     SCRATCH_F, SCRATCH_32, Int32Array.from(exN), Float64Array.from(exT), Int32Array.from(exS),
-    fns, CALLS.chain, mulh, umulhi, shift, bitmanip, CALLS.leave, CALLS.blockSlow, CALLS.blockWideJump, CALLS.blockPause);
+    fns, CALLS.chain, mulh64, umulhi, shift, bitmanip, CALLS.leave, CALLS.blockSlow, CALLS.blockWideJump, CALLS.blockPause);
 }
