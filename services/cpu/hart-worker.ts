@@ -10,6 +10,12 @@ import { writeSync } from 'node:fs';
 // The hart's loop runs in chunks, so it gets optimized as a whole function anyway; compiled
 // mid-loop (on-stack replacement) it allocated on every instruction (measured: ~20% slower).
 setFlagsFromString('--no-use-osr');
+// Translated blocks are many small functions that each must reach V8's optimizing tier
+// to beat the hart's own interpreter (in V8's bytecode interpreter a block runs slower
+// than that). A smaller profiler budget, and less waiting after a block's inline caches
+// change (a branch taken for the first time), get them there sooner: boot -4% hart CPU.
+setFlagsFromString('--interrupt-budget=16384');
+setFlagsFromString('--minimum-invocations-after-ic-update=20');
 import { wait } from '../common/futex.js';
 import { buildAddressSpace, type BoardConfig } from './board/virt-map.js';
 import { MachineState, TIMEBASE_HZ } from './board/machine-state.js';
