@@ -36,6 +36,9 @@ export const TRAP = { trap: true };
 const RESTART = { restart: true };
 
 const TLB_SIZE = 1024;
+/** CSRs whose writes change nothing the hart's loop caches or checks (execCsr). */
+const QUIET_CSRS = new Set<number>([CSR.sscratch, CSR.sepc, CSR.scause, CSR.stval, CSR.mscratch, CSR.mepc, CSR.mcause, CSR.mtval]);
+
 /** How much an entry after MAX_BLOCK straight-line instructions heats (others: 1). */
 const LONG_RUN_HEAT = Number(process.env.TSEMU_LONG_HEAT ?? 4);
 
@@ -1486,7 +1489,7 @@ export class Hart {
         this.pc += len;
         return true;
       case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
-        this.execCsr(op, rd, rs1, imm, len, b);
+        if (!this.execCsr(op, rd, rs1, imm, len, b)) return false;
         this.pc += len;
         this.endChunk = true;
         return true;
@@ -1759,7 +1762,13 @@ export class Hart {
     return this.readMstatus() & (BigInt(SSTATUS_MASK) | (1n << 63n) | (3n << 32n));
   }
 
-  private execCsr(op: number, rd: number, rs1: number, csr: number, len: number, b: number): void {
+  /**
+   * CSRRW/S/C[I]. Returns true when the chunk must end after it: a write that may make an
+   * interrupt deliverable or change what the loop caches (privilege, translation, the
+   * TLB in use, FP state). Reads, the trap-handling scratch registers and clearing
+   * sstatus.SIE (spin_lock_irqsave: the kernel's commonest CSR write) go on in the loop.
+   */
+  private execCsr(op: number, rd: number, rs1: number, csr: number, len: number, b: number): boolean {
     const isImm = op >= Op.CSRRWI;
     const src = isImm ? BigInt(rs1) : this.x[rs1]!;
     const kind = isImm ? op - Op.CSRRWI : op - Op.CSRRW; // 0 write, 1 set, 2 clear
@@ -1776,9 +1785,15 @@ export class Hart {
       // pending external interrupt forever and storm the hart with claims that find nothing.
       const rmw = csr === CSR.mip ? (old & ~BigInt(MIP_SEIP)) | BigInt(this.mipSw & MIP_SEIP) : old;
       const nv = kind === 0 ? src : kind === 1 ? rmw | src : rmw & ~src;
+      const ms = this.mstatus;
       this.csrWrite(csr, BigInt.asIntN(64, nv), bad);
+      this.x[rd] = old;
+      if (QUIET_CSRS.has(csr)) return false;
+      // sstatus: only SIE changed, and not to 1 (or nothing changed)
+      return !(csr === CSR.sstatus && ((this.mstatus ^ ms) & ~MS.SIE) === 0 && (this.mstatus & MS.SIE) <= (ms & MS.SIE));
     }
     this.x[rd] = old;
+    return false;
   }
 
   private counterAllowed(bit: number): boolean {

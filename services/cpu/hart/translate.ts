@@ -126,13 +126,16 @@ export interface BlockEnv {
   fenceWord: Int32Array;
 }
 
-/** True if `op` ends a block (the block includes it): jumps, and what changes the pc or mode. */
+/**
+ * True if `op` ends a block (the block includes it): jumps, and what changes the pc or
+ * mode. CSR instructions do not: when one changes what the hart caches, the hart's slow
+ * path says so and the block leaves there (blockSlow returns a pc).
+ */
 export function endsBlock(op: number): boolean {
   switch (op) {
     case Op.JAL: case Op.JALR:
     case Op.FENCE_I: case Op.ECALL: case Op.EBREAK: case Op.MRET: case Op.SRET: case Op.WFI:
     case Op.SFENCE_VMA: case Op.ILLEGAL:
-    case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
       return true;
     default:
       return false;
