@@ -988,9 +988,14 @@ export class Hart {
     this.budget = b - n;
   }
 
-  leave(b: number, n: number, pc: number): number {
-    this.budget = b - n;
-    return pc;
+  blockFor(pc: number): BlockFn | undefined {
+    const vpn = Math.floor(pc / 4096);
+    const ci = vpn & (FETCH_CACHE - 1);
+    if (this.fcTag[ci] !== vpn) return undefined;
+    const page = this.fcPage[ci]!;
+    const vbase = vpn * 4096;
+    if (page.jitBase !== vbase) return undefined;
+    return page.fn[(pc - vbase) >> 1];
   }
 
   blockSlow(w: number, imm: number, bits: number, pc: number, b: number, n: number): number {

@@ -54,8 +54,11 @@ export interface BlockHost {
   endChunk: boolean;
   /** Blocks entered from other blocks and not yet returned (chain); reset by each chunk. */
   chainDepth: number;
-  /** Sets the budget to b - n and returns `pc`: how a block leaves. */
-  leave(b: number, n: number, pc: number): number;
+  /**
+   * The block for virtual `pc` if its page is in the fetch cache (so its translation is
+   * current) and was translated at this virtual address; else undefined.
+   */
+  blockFor(pc: number): BlockFn | undefined;
   /**
    * Runs an instruction the block does not inline. Returns NaN to go on, or the pc the
    * block must return (the budget then already set): a jump, a trap, a state change.
@@ -70,14 +73,14 @@ export interface BlockHost {
  * their targets as constants and needs no property lookup or call feedback for them.
  */
 const CALLS = {
-  leave: (h: BlockHost, b: number, n: number, pc: number) => h.leave(b, n, pc),
   blockSlow: (h: BlockHost, w: number, imm: number, bits: number, pc: number, b: number, n: number) => h.blockSlow(w, imm, bits, pc, b, n),
   blockWideJump: (h: BlockHost, rs1: number, imm: number, pc: number, b: number, n: number): never => h.blockWideJump(rs1, imm, pc, b, n),
   blockPause: (h: BlockHost, next: number, b: number, n: number) => h.blockPause(next, b, n),
   /**
-   * Leaves for `target` with the budget at b - n. When `slot` is a slot of this page (not
-   * -1) and that pc's block exists, runs it from here (as QEMU chains translation blocks)
-   * instead of returning to the dispatch loop.
+   * Leaves for `target` with the budget at b - n. When `slot` is a slot of this page, or
+   * FAR (a target in another page, or not constant: a JALR), and the target's block
+   * exists, runs it from here (as QEMU chains translation blocks) instead of returning to
+   * the dispatch loop. -1: return to the loop (a stop before a slow instruction).
    */
   chain: (h: BlockHost, fns: BlockFns, slot: number, b: number, n: number, target: number,
     rTag: Float64Array, rOff: Float64Array, wTag: Float64Array, wOff: Float64Array): number => {
@@ -85,8 +88,8 @@ const CALLS = {
     h.budget = nb;
     // The page cannot have been dropped or rebased since this block was entered: that
     // happens only in the hart's dispatch loop, and a chain runs without returning to it.
-    if (slot >= 0 && nb >= MAX_BLOCK && h.chainDepth < MAX_CHAIN && !h.endChunk) {
-      const f = fns[slot];
+    if (slot !== -1 && nb >= MAX_BLOCK && h.chainDepth < MAX_CHAIN && !h.endChunk) {
+      const f = slot >= 0 ? fns[slot] : h.blockFor(target);
       if (f !== undefined) {
         h.chainDepth++;
         const r = f(h, rTag, rOff, wTag, wOff);
@@ -97,6 +100,9 @@ const CALLS = {
     return target;
   },
 };
+
+/** chain's slot for a target outside the block's page (looked up by pc). */
+const FAR = -3;
 
 /** How deep blocks may call blocks (each is a host stack frame). */
 const MAX_CHAIN = 32;
@@ -278,7 +284,7 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
   const vbase = Math.floor(start / 4096) * 4096;
   /** Leaves for constant pc `target` after k+1 instructions; chained when it is in this page. */
   const exitTo = (k: number, target: number) =>
-    `{ E = ${addExit(k + 1, target, target >= vbase && target < vbase + 4096 ? (target - vbase) >> 1 : -1)}; break out; }`;
+    `{ E = ${addExit(k + 1, target, target >= vbase && target < vbase + 4096 ? (target - vbase) >> 1 : FAR)}; break out; }`;
   /**
    * Stops before instruction k (k retired), which needs a slow path (a TLB miss, MMIO, a
    * misaligned access, a store to code): the block returns its pc + 1, which tells the
@@ -354,7 +360,7 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         setConst(rd, next);
         out.push(STORE);
         out.push(`if (t >= ${TWO53} || t <= -${TWO53}) blockWideJump(h, ${rs1}, ${imm}, ${pc}, B, ${n(k + 1)});`);
-        out.push(`return leave(h, B, ${n(k + 1)}, t - (t & 1 ? 1 : 0)); }`);
+        out.push(`return chain(h, fns, ${FAR}, B, ${n(k + 1)}, t - (t & 1 ? 1 : 0), rTag, rOff, wTag, wOff); }`);
         ended = true;
         break;
       case Op.BEQ:
@@ -546,10 +552,10 @@ export function compileBlock(insns: readonly BlockInsn[], env: BlockEnv, fns: Bl
   const { src, exN, exT, exS } = blockSource(insns);
   const factory = new Function(
     'x32', 'ram8', 'ram16', 'ramU16', 'ram32', 'ramF64', 'codePages', 'fenceWord', 'sF', 's32', 'EXN', 'EXT', 'EXS',
-    'fns', 'chain', 'mulh64', 'umulhi', 'shift', 'bitmanip', 'leave', 'blockSlow', 'blockWideJump', 'blockPause',
+    'fns', 'chain', 'mulh64', 'umulhi', 'shift', 'bitmanip', 'blockSlow', 'blockWideJump', 'blockPause',
     `'use strict'; return function block(h, rTag, rOff, wTag, wOff) {\n${src}\n};`,
   ) as (...args: unknown[]) => BlockFn;
   return factory(env.x32, env.ram8, env.ram16, env.ramU16, env.ram32, env.ramF64, env.codePages, env.fenceWord,
     SCRATCH_F, SCRATCH_32, Int32Array.from(exN), Float64Array.from(exT), Int32Array.from(exS),
-    fns, CALLS.chain, mulh64, umulhi, shift, bitmanip, CALLS.leave, CALLS.blockSlow, CALLS.blockWideJump, CALLS.blockPause);
+    fns, CALLS.chain, mulh64, umulhi, shift, bitmanip, CALLS.blockSlow, CALLS.blockWideJump, CALLS.blockPause);
 }
