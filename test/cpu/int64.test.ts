@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { Op } from '../../services/cpu/hart/decode.js';
-import { bitmanip, mul, mulh, shift } from '../../services/cpu/hart/int64.js';
+import { bitmanip, divide, mul, mulh, shift } from '../../services/cpu/hart/int64.js';
 
 const s64 = (v: bigint) => BigInt.asIntN(64, v);
 const u64 = (v: bigint) => BigInt.asUintN(64, v);
@@ -98,6 +98,22 @@ function model(op: number, a: bigint, b: bigint, imm: number): bigint {
     case Op.BSETI: return s64(ua | (1n << sh));
     case Op.CZERO_EQZ: return b === 0n ? 0n : a;
     case Op.CZERO_NEZ: return b !== 0n ? 0n : a;
+    case Op.DIV: return b === 0n ? -1n : a === -(1n << 63n) && b === -1n ? a : a / b;
+    case Op.DIVU: return ub === 0n ? -1n : s64(ua / ub);
+    case Op.REM: return b === 0n ? a : a === -(1n << 63n) && b === -1n ? 0n : a % b;
+    case Op.REMU: return ub === 0n ? a : s64(ua % ub);
+    case Op.DIVW: {
+      const x = s32(a);
+      const y = s32(b);
+      return y === 0n ? -1n : x === -(1n << 31n) && y === -1n ? x : s32(x / y);
+    }
+    case Op.DIVUW: return u32(b) === 0n ? -1n : s32(u32(a) / u32(b));
+    case Op.REMW: {
+      const x = s32(a);
+      const y = s32(b);
+      return y === 0n ? x : x === -(1n << 31n) && y === -1n ? 0n : x % y;
+    }
+    case Op.REMUW: return u32(b) === 0n ? s32(a) : s32(u32(a) % u32(b));
     default: throw new Error(`no model for op ${op}`);
   }
 }
@@ -111,7 +127,9 @@ const ZB_OPS = [
 
 function values(): bigint[] {
   const v = [0n, 1n, -1n, 2n, -2n, 0x7fffffffn, 0x80000000n, 0xffffffffn, 0x100000000n, -0x80000000n,
-    0x7fffffffffffffffn, -0x8000000000000000n, 0x0123456789abcdefn, -0x0123456789abcdefn, 0xff00ff00ff00ff00n];
+    0x7fffffffffffffffn, -0x8000000000000000n, 0x0123456789abcdefn, -0x0123456789abcdefn, 0xff00ff00ff00ff00n,
+    // around 2^53, where divide() leaves doubles for BigInt
+    1000000007n, -123456789012345n, 0x1fffffffffffffn, -0x20000000000000n, 0x20000000000000n, -0x20000000000001n, 3n, -7n];
   for (let i = 0n; i < 64n; i += 7n) v.push(s64(1n << i), s64(~(1n << i)));
   let seed = 0x9e3779b97f4a7c15n;
   for (let i = 0; i < 40; i++) {
@@ -152,6 +170,15 @@ for (const [name, op] of [['mulh', Op.MULH], ['mulhu', Op.MULHU], ['mulhsu', Op.
 }
 for (const [name, op] of [['sll', Op.SLL], ['srl', Op.SRL], ['sra', Op.SRA]] as const) {
   test(`${name} matches the manual`, (t) => check(t, name, op, (rd, a, b) => shift(r32, op, rd, a, r32[2 * b]! & 63)));
+}
+const out = new Int32Array(2);
+for (const [name, op] of [['div', Op.DIV], ['divu', Op.DIVU], ['rem', Op.REM], ['remu', Op.REMU],
+  ['divw', Op.DIVW], ['divuw', Op.DIVUW], ['remw', Op.REMW], ['remuw', Op.REMUW]] as const) {
+  test(`${name} matches the manual`, (t) => check(t, name, op, (rd, a, b) => {
+    divide(out, op, r32[2 * a]!, r32[2 * a + 1]!, r32[2 * b]!, r32[2 * b + 1]!);
+    r32[2 * rd] = out[0]!;
+    r32[2 * rd + 1] = out[1]!;
+  }));
 }
 test('Zba, Zbb, Zbs and Zicond match the manual', (t) => {
   for (const op of ZB_OPS) {

@@ -28,7 +28,7 @@ import { execFp } from './fp-exec.js';
 import { native } from '../../common/native.js';
 import { codeTrackBytes, codeTrackViews } from '../../common/guest-memory.js';
 import { compileBlock, endsBlock, MAX_BLOCK, type BlockEnv, type BlockFn, type BlockInsn } from './translate.js';
-import { bitmanip, mul, mulh, shift } from './int64.js';
+import { bitmanip, divide, mul, mulh, shift } from './int64.js';
 
 /** Thrown (and caught in the run loop) when an instruction traps; state is already updated. */
 export const TRAP = { trap: true };
@@ -1501,58 +1501,12 @@ export class Hart {
       case Op.MULH: case Op.MULHU: case Op.MULHSU:
         mulh(x32, op, rd, rs1, rs2);
         return false;
-      case Op.DIV: {
-        const a = x[rs1]!;
-        const d = x[rs2]!;
-        x[rd] = d === 0n ? -1n : d === -1n ? BigInt.asIntN(64, -a) : a / d;
-        return false;
-      }
-      case Op.DIVU: {
-        const d = BigInt.asUintN(64, x[rs2]!);
-        x[rd] = d === 0n ? -1n : BigInt.asIntN(64, BigInt.asUintN(64, x[rs1]!) / d);
-        return false;
-      }
-      case Op.REM: {
-        const a = x[rs1]!;
-        const d = x[rs2]!;
-        x[rd] = d === 0n ? a : d === -1n ? 0n : a % d;
-        return false;
-      }
-      case Op.REMU: {
-        const d = BigInt.asUintN(64, x[rs2]!);
-        x[rd] = d === 0n ? x[rs1]! : BigInt.asIntN(64, BigInt.asUintN(64, x[rs1]!) % d);
-        return false;
-      }
-      case Op.DIVW: {
-        const a = x32[2 * rs1]!;
-        const d = x32[2 * rs2]!;
-        const v = d === 0 ? -1 : a === -2147483648 && d === -1 ? a : (a / d) | 0;
-        x32[2 * rd] = v;
-        x32[2 * rd + 1] = v >> 31;
-        return false;
-      }
-      case Op.DIVUW: {
-        const a = x32[2 * rs1]! >>> 0;
-        const d = x32[2 * rs2]! >>> 0;
-        const v = d === 0 ? -1 : Math.floor(a / d) | 0;
-        x32[2 * rd] = v;
-        x32[2 * rd + 1] = v >> 31;
-        return false;
-      }
-      case Op.REMW: {
-        const a = x32[2 * rs1]!;
-        const d = x32[2 * rs2]!;
-        const v = d === 0 ? a : a === -2147483648 && d === -1 ? 0 : (a % d) | 0;
-        x32[2 * rd] = v;
-        x32[2 * rd + 1] = v >> 31;
-        return false;
-      }
-      case Op.REMUW: {
-        const a = x32[2 * rs1]! >>> 0;
-        const d = x32[2 * rs2]! >>> 0;
-        const v = d === 0 ? a | 0 : (a % d) | 0;
-        x32[2 * rd] = v;
-        x32[2 * rd + 1] = v >> 31;
+      case Op.DIV: case Op.DIVU: case Op.REM: case Op.REMU:
+      case Op.DIVW: case Op.DIVUW: case Op.REMW: case Op.REMUW: {
+        const out = this.scratch32;
+        divide(out, op, x32[2 * rs1]!, x32[2 * rs1 + 1]!, x32[2 * rs2]!, x32[2 * rs2 + 1]!);
+        x32[2 * rd] = out[0]!;
+        x32[2 * rd + 1] = out[1]!;
         return false;
       }
       case Op.CBO_ZERO: case Op.CBO_CLEAN: case Op.CBO_FLUSH: case Op.CBO_INVAL:

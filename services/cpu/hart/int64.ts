@@ -58,6 +58,81 @@ export function mulh64(out: Int32Array, op: number, a0: number, a1: number, b0: 
   out[1] = hi;
 }
 
+/** Writes the 64-bit integer v (|v| < 2^53) as int32 halves into out. */
+function setHalves(out: Int32Array, v: number): void {
+  out[0] = v | 0;
+  out[1] = Math.floor(v / TWO32) | 0;
+}
+
+/**
+ * DIV, DIVU, REM, REMU and their W forms on int32 halves, into out[0] (low) and out[1],
+ * with the M extension's results for division by zero (quotient all ones, remainder the
+ * dividend) and signed overflow (quotient the dividend, remainder 0). Operands that fit
+ * in 53 bits (nearly all: times, sizes, counters) divide as doubles: `%` on doubles is
+ * exact, and (a - a % b) / b is then an exact integer. Wider ones go through BigInt.
+ */
+export function divide(out: Int32Array, op: number, a0: number, a1: number, b0: number, b1: number): void {
+  switch (op) {
+    case Op.DIVW: case Op.REMW: {
+      let v: number;
+      if (b0 === 0) v = op === Op.DIVW ? -1 : a0;
+      else if (a0 === -2147483648 && b0 === -1) v = op === Op.DIVW ? a0 : 0;
+      else v = op === Op.DIVW ? (a0 / b0) | 0 : (a0 % b0) | 0;
+      out[0] = v;
+      out[1] = v >> 31;
+      return;
+    }
+    case Op.DIVUW: case Op.REMUW: {
+      const a = a0 >>> 0;
+      const b = b0 >>> 0;
+      const v = b === 0 ? (op === Op.DIVUW ? -1 : a0) : (op === Op.DIVUW ? Math.floor(a / b) | 0 : (a % b) | 0);
+      out[0] = v;
+      out[1] = v >> 31;
+      return;
+    }
+    case Op.DIVU: case Op.REMU: {
+      if (b0 === 0 && b1 === 0) {
+        if (op === Op.DIVU) { out[0] = -1; out[1] = -1; } else { out[0] = a0; out[1] = a1; }
+        return;
+      }
+      if (a1 >>> 0 < 0x200000 && b1 >>> 0 < 0x200000) {
+        const a = (a1 >>> 0) * TWO32 + (a0 >>> 0);
+        const b = (b1 >>> 0) * TWO32 + (b0 >>> 0);
+        const r = a % b;
+        setHalves(out, op === Op.DIVU ? (a - r) / b : r);
+        return;
+      }
+      const a = (BigInt(a1 >>> 0) << 32n) | BigInt(a0 >>> 0);
+      const b = (BigInt(b1 >>> 0) << 32n) | BigInt(b0 >>> 0);
+      const v = op === Op.DIVU ? a / b : a % b;
+      out[0] = Number(BigInt.asIntN(32, v));
+      out[1] = Number(BigInt.asIntN(32, v >> 32n));
+      return;
+    }
+    default: { // DIV, REM
+      if (b0 === 0 && b1 === 0) {
+        if (op === Op.DIV) { out[0] = -1; out[1] = -1; } else { out[0] = a0; out[1] = a1; }
+        return;
+      }
+      if (a1 >= -0x200000 && a1 < 0x200000 && b1 >= -0x200000 && b1 < 0x200000) {
+        // (no overflow here: the dividend is not -2^63)
+        const a = a1 * TWO32 + (a0 >>> 0);
+        const b = b1 * TWO32 + (b0 >>> 0);
+        const r = a % b;
+        setHalves(out, op === Op.DIV ? (a - r) / b : r);
+        return;
+      }
+      const a = (BigInt(a1) << 32n) | BigInt(a0 >>> 0);
+      const b = (BigInt(b1) << 32n) | BigInt(b0 >>> 0);
+      let v: bigint;
+      if (b === -1n) v = op === Op.DIV ? BigInt.asIntN(64, -a) : 0n;
+      else v = op === Op.DIV ? a / b : a % b;
+      out[0] = Number(BigInt.asIntN(32, v));
+      out[1] = Number(BigInt.asIntN(32, v >> 32n));
+    }
+  }
+}
+
 const MH = new Int32Array(2);
 
 /** MULHU, MULH, MULHSU on registers (mulh64). */

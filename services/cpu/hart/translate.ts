@@ -27,7 +27,7 @@
  * they were made for, and drops them when the page is reached through another mapping.
  */
 import { accessSize, Op } from './decode.js';
-import { bitmanip, mulh64, shift, umulhi } from './int64.js';
+import { bitmanip, divide, mulh64, shift, umulhi } from './int64.js';
 
 /** Longest block, in instructions; the hart enters a block only with this much budget. */
 export const MAX_BLOCK = 64;
@@ -496,6 +496,11 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         if (rd !== 32) out.push(`${dl(rd)} = ${lo(rs1)} & 65535; ${dh(rd)} = 0;`);
         break;
       case Op.MULW: setW(rd, `Math.imul(${lo(rs1)}, ${lo(rs2)})`); break;
+      case Op.DIV: case Op.DIVU: case Op.REM: case Op.REMU:
+      case Op.DIVW: case Op.DIVUW: case Op.REMW: case Op.REMUW:
+        // never traps (division by zero has a result): int64.ts divide
+        if (rd !== 32) out.push(`divide(s32, ${op}, ${lo(rs1)}, ${hi(rs1)}, ${lo(rs2)}, ${hi(rs2)}); ${dl(rd)} = s32[0]; ${dh(rd)} = s32[1];`);
+        break;
       case Op.FENCE:
         out.push('Atomics.add(fenceWord, 0, 0);');
         if (imm === 0x010) out.push(`blockPause(h, ${next}, B, ${n(k + 1)});`);
@@ -552,10 +557,10 @@ export function compileBlock(insns: readonly BlockInsn[], env: BlockEnv, fns: Bl
   const { src, exN, exT, exS } = blockSource(insns);
   const factory = new Function(
     'x32', 'ram8', 'ram16', 'ramU16', 'ram32', 'ramF64', 'codePages', 'fenceWord', 'sF', 's32', 'EXN', 'EXT', 'EXS',
-    'fns', 'chain', 'mulh64', 'umulhi', 'shift', 'bitmanip', 'blockSlow', 'blockWideJump', 'blockPause',
+    'fns', 'chain', 'mulh64', 'umulhi', 'divide', 'shift', 'bitmanip', 'blockSlow', 'blockWideJump', 'blockPause',
     `'use strict'; return function block(h, rTag, rOff, wTag, wOff) {\n${src}\n};`,
   ) as (...args: unknown[]) => BlockFn;
   return factory(env.x32, env.ram8, env.ram16, env.ramU16, env.ram32, env.ramF64, env.codePages, env.fenceWord,
     SCRATCH_F, SCRATCH_32, Int32Array.from(exN), Float64Array.from(exT), Int32Array.from(exS),
-    fns, CALLS.chain, mulh64, umulhi, shift, bitmanip, CALLS.blockSlow, CALLS.blockWideJump, CALLS.blockPause);
+    fns, CALLS.chain, mulh64, umulhi, divide, shift, bitmanip, CALLS.blockSlow, CALLS.blockWideJump, CALLS.blockPause);
 }
