@@ -270,8 +270,8 @@ export class Hart {
     const hot = env.jitThreshold ?? 20000;
     this.jitHot = hot >= 1 && hot <= 65535 ? hot : 65536;
     this.blockEnv = {
-      x: this.x, x32: this.x32, ram8: this.ram8, ram16: this.ram16, ramU16: this.ramU16, ram32: this.ram32,
-      ram64: this.ram64, xF: this.xF, ramF64: this.ramF64, codePages: this.codePages, fenceWord: this.fenceWord,
+      x32: this.x32, ram8: this.ram8, ram16: this.ram16, ramU16: this.ramU16, ram32: this.ram32,
+      ramF64: this.ramF64, codePages: this.codePages, fenceWord: this.fenceWord,
     };
     this.reset(0);
   }

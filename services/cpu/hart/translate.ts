@@ -6,11 +6,12 @@
  * JavaScript loop.
  *
  * A block starts at a pc the interpreter found hot and runs straight on through
- * not-taken branches, up to a jump, the page end or MAX_BLOCK instructions. Its code is
- * the interpreter's fast path written out per instruction (same memory model: 64-bit
- * loads/stores through the BigInt64Array view are single-copy atomic), and everything
- * else calls the hart's own slow paths, so traps, MMIO, self-modifying code and CSRs
- * behave exactly as in the interpreter.
+ * not-taken branches (a forward branch or short `j` to a later instruction of the block
+ * stays inside it), up to a jump that leaves, the page end or MAX_BLOCK instructions.
+ * Its code is the interpreter's fast path written out per instruction (same memory
+ * model: 64-bit loads/stores are one 8-byte access, single-copy atomic), with the
+ * registers in JavaScript locals; everything else calls the hart's own slow paths, so
+ * traps, MMIO, self-modifying code and CSRs behave exactly as in the interpreter.
  *
  * Contract with the hart (hart.ts runChunk):
  *  - called as fn(h, rTag, rOff, wTag, wOff) with h.budget >= MAX_BLOCK; returns the next
@@ -20,8 +21,9 @@
  *    traps and instret reads see what they would in the interpreter;
  *  - after a slow op that changed the pc or cached state it returns h.pc with
  *    h.refetch set, and the hart reloads what it caches;
- *  - an exit to a constant pc in the same page runs that pc's block directly when it
- *    exists (`chain`, at most MAX_CHAIN deep), so one call from the hart may retire many
+ *  - an exit runs the target's block directly when it exists (`chain`, at most MAX_CHAIN
+ *    deep): in the same page by slot, elsewhere (another page, a JALR) when the hart's
+ *    fetch cache holds the target page; so one call from the hart may retire many
  *    blocks; the budget check at each link keeps the chunk's instruction count exact.
  * Blocks embed virtual pcs: the hart keeps them per decoded page with the virtual page
  * they were made for, and drops them when the page is reached through another mapping.
@@ -118,15 +120,12 @@ export type BlockFn = (h: BlockHost, rTag: Float64Array, rOff: Float64Array, wTa
 
 /** The arrays a block closes over (the hart's registers and RAM views). */
 export interface BlockEnv {
-  x: BigInt64Array;
   x32: Int32Array;
   ram8: Uint8Array;
   ram16: Int16Array;
   ramU16: Uint16Array;
   ram32: Int32Array;
-  ram64: BigInt64Array;
-  /** The registers and RAM as doubles: LD/SD copy 8 bytes through them (Ram.f64). */
-  xF: Float64Array;
+  /** RAM as doubles: LD/SD move 8 bytes in one access (single-copy atomic) through them. */
   ramF64: Float64Array;
   codePages: Uint8Array;
   fenceWord: Int32Array;
@@ -213,7 +212,7 @@ export function layout(insns: readonly BlockInsn[]): { last: number; inner: Map<
  * JavaScript source of the block's function body.
  *
  * Registers live in JavaScript locals inside a block (`lo5`/`hi5`: the int32 halves of x5),
- * always int32 (what x32 would hold: branches compare them with ===), loaded once at entry and stored back once at the block's one exit site (and before a
+ * always int32 (as x32 would hold them: branches compare them with ===), loaded once at entry and stored back once at the block's one exit site (and before a
  * JALR leaves): V8 keeps them in machine registers, where the register file in shared
  * memory would be a load or store with a bounds check per use, and in V8's own
  * interpreter (where a block runs before it is optimized) locals are register moves
