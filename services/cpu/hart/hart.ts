@@ -126,6 +126,10 @@ class DecodedPage {
 const FETCH_CACHE = 256;
 /** Bytes one PTE covers at each level: 4 KiB, 2 MiB, 1 GiB, 512 GiB, 256 TiB. */
 const LEVEL_SPAN = [2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39, 2 ** 48];
+/** Pages a leaf PTE at each level maps. */
+const LEVEL_PAGES = [1, 2 ** 9, 2 ** 18, 2 ** 27, 2 ** 36];
+/** 2^(12 + 9 * levels) for Sv39, Sv48, Sv57 (levels 3, 4, 5): the size of the VA space. */
+const VA_SPAN = [0, 0, 0, 2 ** 39, 2 ** 48, 2 ** 57];
 
 const VALID = 1 << 29;
 
@@ -226,6 +230,10 @@ export class Hart {
   blocksTranslated = 0;
   private readonly scratch64 = new BigInt64Array(1);
   private readonly scratch32 = new Int32Array(this.scratch64.buffer);
+  private readonly scratchF64 = new Float64Array(this.scratch64.buffer);
+  /** satp as walk() last saw it, and its root table's physical address. */
+  private satpSeen = -1n;
+  private satpTable = 0;
   /** The budget the current chunk started with (instret inside a chunk). */
   private chunkStart = 0;
   private fetchVBase = NaN;
@@ -1214,24 +1222,29 @@ export class Hart {
   private walk(va: number, acc: number, priv: number, mode: number, faultVa: number): number {
     const levels = mode === 8 ? 3 : mode === 9 ? 4 : mode === 10 ? 5 : 0;
     if (levels === 0) this.pageFault(acc, faultVa);
-    const vaBits = 12 + 9 * levels;
     // canonical: bits above vaBits-1 equal bit vaBits-1
-    const limit = 2 ** (vaBits - 1);
+    const vaSpan = VA_SPAN[levels]!;
+    const limit = vaSpan / 2;
     if (!(va >= -limit && va < limit)) this.pageFault(acc, faultVa);
     if (Math.abs(va) >= 2 ** 53) this.pageFault(acc, faultVa);
-    const uva = va < 0 ? va + 2 ** vaBits : va; // the low vaBits bits, unsigned
-    let table = Number(this.satp & 0xfffffffffffn) * 4096;
+    const uva = va < 0 ? va + vaSpan : va; // the low vaBits bits, unsigned
+    if (this.satp !== this.satpSeen) {
+      this.satpSeen = this.satp;
+      this.satpTable = Number(this.satp & 0xfffffffffffn) * 4096;
+    }
+    let table = this.satpTable;
     const sum = (this.mstatus & MS.SUM) !== 0;
     const mxr = (this.mstatus & MS.MXR) !== 0;
     for (let level = levels - 1; level >= 0; level--) {
-      const idx = Math.floor(uva / LEVEL_SPAN[level]!) % 512;
+      // (below 2^53, & keeps the low bits exactly; `%` on a double is a call to fmod)
+      const idx = Math.floor(uva / LEVEL_SPAN[level]!) & 511;
       const pteAddr = table + idx * 8;
       if (this.pmpCheck(pteAddr, 8, ACC_R, PRIV_S) !== 1) this.accessFault(acc, faultVa);
       const po = pteAddr - this.ramBase;
       if (po < 0 || po + 8 > this.ramSize) this.accessFault(acc, faultVa);
-      let pte = Atomics.load(this.ram64, po >>> 3);
-      // split through memory, not BigInt arithmetic (which allocates)
-      this.scratch64[0] = pte;
+      // one 8-byte read (single-copy atomic, as the guest's own LD), split through memory:
+      // a BigInt load would allocate on every level of every walk
+      this.scratchF64[0] = this.ramF64[po >>> 3]!;
       const pteLo = this.scratch32[0]!;
       const pteHi = this.scratch32[1]!;
       const lo = pteLo & 0x3ff;
@@ -1259,18 +1272,22 @@ export class Hart {
       if (acc === ACC_R && !(r || (mxr && xp))) this.pageFault(acc, faultVa);
       if (acc === ACC_W && !wr) this.pageFault(acc, faultVa);
       if (acc === ACC_X && !xp) this.pageFault(acc, faultVa);
-      const span = 2 ** (9 * level); // pages covered by this leaf
-      if (ppn % span !== 0) this.pageFault(acc, faultVa); // misaligned superpage
+      const span = LEVEL_PAGES[level]!; // pages covered by this leaf
+      if (Math.floor(ppn / span) * span !== ppn) this.pageFault(acc, faultVa); // misaligned superpage
       // A/D, in hardware, atomically
-      const need = acc === ACC_W ? 0xc0n : 0x40n;
-      while ((pte & need) !== need) {
-        const prev = Atomics.compareExchange(this.ram64, po >>> 3, pte, pte | need);
-        if (prev === pte) break;
-        pte = prev;
-        if ((pte & 1n) === 0n) this.pageFault(acc, faultVa);
+      if ((lo & (acc === ACC_W ? 0xc0 : 0x40)) !== (acc === ACC_W ? 0xc0 : 0x40)) {
+        const need = acc === ACC_W ? 0xc0n : 0x40n;
+        let pte = Atomics.load(this.ram64, po >>> 3);
+        while ((pte & need) !== need) {
+          const prev = Atomics.compareExchange(this.ram64, po >>> 3, pte, pte | need);
+          if (prev === pte) break;
+          pte = prev;
+          if ((pte & 1n) === 0n) this.pageFault(acc, faultVa);
+        }
       }
-      const pageInLeaf = Math.floor(uva / 4096) % span;
-      return (ppn + pageInLeaf) * 4096 + (((va % 4096) + 4096) % 4096);
+      const vpage = Math.floor(uva / 4096);
+      const pageInLeaf = vpage - Math.floor(vpage / span) * span;
+      return (ppn + pageInLeaf) * 4096 + (va - Math.floor(va / 4096) * 4096);
     }
     this.pageFault(acc, faultVa);
   }
