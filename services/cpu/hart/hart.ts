@@ -276,7 +276,8 @@ export class Hart {
     for (const c of env.misaLetters ?? 'acdfimsu') misa |= 1n << BigInt(c.charCodeAt(0) - 97);
     this.misa = misa;
     const hot = env.jitThreshold ?? 20000;
-    this.jitHot = hot >= 1 && hot <= 65535 ? hot : 65536;
+    // 0: interpreter only (heat never reaches Infinity); heat counts in 16 bits
+    this.jitHot = hot === 0 ? Infinity : Math.min(Math.max(hot, 1), 65535);
     this.blockEnv = {
       x32: this.x32, ram8: this.ram8, ram16: this.ram16, ramU16: this.ramU16, ram32: this.ram32,
       ramF64: this.ramF64, codePages: this.codePages, fenceWord: this.fenceWord,
