@@ -4,9 +4,7 @@
  * QED: cluster_size=,table_size=,backing_file=,backing_fmt=).
  */
 import { createProtocol } from '../protocol/registry.js';
-import '../protocol/rbd.js';
-import { checkQcow2Create, createQcow2 } from './qcow2/create.js';
-import { checkQedCreate, createQed, type QedCreateOptions } from './qed/create.js';
+import type { QedCreateOptions } from './qed/create.js';
 import { BlockError } from './types.js';
 
 export interface CreateRequest {
@@ -63,9 +61,12 @@ export async function createImage(req: CreateRequest, parseSize: (s: string, wha
     backingFile: o.get('backing_file'),
     backingFormat: o.get('backing_fmt'),
   } : undefined;
+  // each format's code loads only when an image of it is made
+  const qedCode = qed ? await import('./qed/create.js') : undefined;
+  const qcow2Code = qcow2 ? await import('./qcow2/create.js') : undefined;
   if (qed) {
     if (prealloc !== 'off') throw new BlockError(`Preallocation mode '${prealloc}' is not supported by tsemu's QED (off)`, 'ENOTSUP');
-    checkQedCreate(req.size, qed);
+    qedCode!.checkQedCreate(req.size, qed);
   } else if (qcow2) {
     if (!['off', 'metadata'].includes(prealloc)) {
       throw new BlockError(`Preallocation mode '${prealloc}' is not supported by tsemu's qcow2 (off, metadata)`, 'ENOTSUP');
@@ -73,14 +74,14 @@ export async function createImage(req: CreateRequest, parseSize: (s: string, wha
     if (onOff(o.get('extended_l2'), 'extended_l2')) throw new BlockError('Extended L2 entries are not supported by tsemu', 'ENOTSUP');
     if (o.get('encryption') && onOff(o.get('encryption'), 'encryption')) throw new BlockError('Encrypted images are not supported by tsemu', 'ENOTSUP');
     if (o.get('data_file')) throw new BlockError('External data files are not supported by tsemu', 'ENOTSUP');
-    checkQcow2Create(req.size, qcow2);
+    qcow2Code!.checkQcow2Create(req.size, qcow2);
   } else if (!['off', 'full', 'falloc'].includes(prealloc)) {
     throw new BlockError(`Invalid parameter '${prealloc}'`, 'EINVAL');
   }
   const file = await createProtocol(req.filename, qcow2 || qed ? 0 : req.size);
   try {
     if (qed) {
-      await createQed(file, req.size, qed);
+      await qedCode!.createQed(file, req.size, qed);
       return;
     }
     if (!qcow2) {
@@ -93,7 +94,7 @@ export async function createImage(req: CreateRequest, parseSize: (s: string, wha
       await file.flush();
       return;
     }
-    await createQcow2(file, req.size, qcow2);
+    await qcow2Code!.createQcow2(file, req.size, qcow2);
   } finally {
     await file.close();
   }

@@ -4,12 +4,11 @@
  * Formats register here as they are built.
  */
 import { openProtocol as openNamedProtocol } from '../protocol/registry.js';
-// Protocol drivers register themselves on import: every openImage user gets them all.
-import '../protocol/nbd.js';
-import '../protocol/rbd.js';
 import { RawImage } from './raw.js';
-import { Qcow2Image } from './qcow2/image.js';
-import { QedImage } from './qed/image.js';
+// Only the probes load up front; a format's code loads when an image of it is opened
+// (a raw convert of an NBD export pays for no qcow2 or QED modules).
+import { probeQcow2 } from './qcow2/header.js';
+import { probeQed } from './qed/header.js';
 import { BlockError, type BlockImage, type BlockProtocol, type OpenOptions } from './types.js';
 
 export interface FormatDriver {
@@ -61,12 +60,12 @@ export async function openImage(filename: string, opts: OpenOptions = {}): Promi
 
 registerFormat({
   name: 'qcow2',
-  probe: (head) => Qcow2Image.probe(head),
-  open: (p, opts) => Qcow2Image.open(p, opts, openImage),
+  probe: probeQcow2,
+  open: async (p, opts) => (await import('./qcow2/image.js')).Qcow2Image.open(p, opts, openImage),
 });
 
 registerFormat({
   name: 'qed',
-  probe: (head) => QedImage.probe(head),
-  open: (p, opts) => QedImage.open(p, opts, openImage),
+  probe: probeQed,
+  open: async (p, opts) => (await import('./qed/image.js')).QedImage.open(p, opts, openImage),
 });

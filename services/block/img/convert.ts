@@ -10,7 +10,7 @@
  * and writers do not contend for the target file (on two cores that is worth 10-15%).
  */
 import { createImage } from '../format/create.js';
-import type { BlockImage } from '../format/types.js';
+import type { BlockExtent, BlockImage } from '../format/types.js';
 import { isZero, isZeroRange } from '../format/qcow2/entries.js';
 import { has, last, parseArgs, parseOptionList } from './args.js';
 import { CommandError, open, type Out } from './common.js';
@@ -22,6 +22,60 @@ interface Source {
   img: BlockImage;
   view: BlockImage;
   start: number;
+  status: StatusCache;
+}
+
+/** How far ahead one block status query looks (qemu-img asks for up to the end, in 2 GiB steps). */
+const STATUS_WINDOW = 1 << 30;
+
+/**
+ * Block status for the chunks of one source, asked once per window instead of once per
+ * chunk, as qemu-img does: a raw NBD source costs one NBD_CMD_BLOCK_STATUS round trip for
+ * the whole window (the server reports one extent for a fully allocated export) rather than
+ * one before every read. Tasks asking inside a window still being fetched share its query.
+ */
+class StatusCache {
+  private windows: Array<{ start: number; end: number; extents: Promise<BlockExtent[]> }> = [];
+
+  constructor(private readonly view: BlockImage) {}
+
+  /** The extents of [a, b), clipped to it. */
+  async get(a: number, b: number): Promise<BlockExtent[]> {
+    for (const w of this.windows) {
+      if (w.start <= a && a < w.end) {
+        const extents = await w.extents;
+        const covered = extents.length ? Math.min(w.end, extents[extents.length - 1]!.offset + extents[extents.length - 1]!.length) : w.start;
+        // (a source that answered for less than the window is asked again from here)
+        if (b <= covered) return clip(extents, a, b);
+      }
+    }
+    const end = Math.min(this.view.size, a + Math.max(STATUS_WINDOW, b - a));
+    const w = { start: a, end, extents: this.view.blockStatus(a, end - a) };
+    this.windows.push(w);
+    if (this.windows.length > 4) this.windows.shift();
+    const extents = await w.extents;
+    return clip(extents, a, b);
+  }
+}
+
+function clip(extents: BlockExtent[], a: number, b: number): BlockExtent[] {
+  let lo = 0;
+  let hi = extents.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const e = extents[mid]!;
+    if (e.offset + e.length <= a) lo = mid + 1;
+    else hi = mid;
+  }
+  const out: BlockExtent[] = [];
+  for (let i = lo; i < extents.length; i++) {
+    const e = extents[i]!;
+    if (e.offset >= b) break;
+    const s = Math.max(a, e.offset);
+    const t = Math.min(b, e.offset + e.length);
+    out.push(s === e.offset && t === e.offset + e.length ? e : { ...e, offset: s, length: t - s, hostOffset: e.hostOffset === undefined ? undefined : e.hostOffset + (s - e.offset) });
+  }
+  return out;
 }
 
 export function parseSnapshotParam(text: string): string {
@@ -64,7 +118,7 @@ export async function convert(argv: string[], io: Out): Promise<number> {
           throw new CommandError(`Failed to load snapshot: ${(e as Error).message.replace(/^Failed to load snapshot: /, '')}`);
         }
       }
-      sources.push({ img, view, start: total });
+      sources.push({ img, view, start: total, status: new StatusCache(view) });
       total += view.size;
     }
     const fresh = !has(p, 'n');
@@ -96,7 +150,7 @@ export async function convert(argv: string[], io: Out): Promise<number> {
         const a = Math.max(pos, s.start);
         const b = Math.min(pos + len, s.start + s.view.size);
         if (a >= b) continue;
-        const status = await s.view.blockStatus(a - s.start, b - a);
+        const status = await s.status.get(a - s.start, b - s.start);
         for (const e of status) {
           const at = e.offset + s.start - pos;
           if (e.zero) {

@@ -6,6 +6,8 @@
  */
 import { FileProtocol } from './file.js';
 import { BlockError, type BlockProtocol } from '../format/types.js';
+import { isNbdFilename } from '../nbd/uri.js';
+import { isRbdFilename } from './rbd-spec.js';
 
 export interface ProtocolOpenOptions {
   readOnly?: boolean;
@@ -59,6 +61,30 @@ const file: ProtocolDriver = {
     return f;
   },
 };
+
+/**
+ * A built-in driver that loads on first use, so that a command never pays for the modules of
+ * protocols it does not touch (tsemu-img on a host file loads no NBD or librbd code). The
+ * module registers its real driver when it loads, which replaces this stand-in.
+ */
+function builtin(name: string, claims: (filename: string) => boolean, load: () => Promise<unknown>, creates: boolean): ProtocolDriver {
+  const real = async (): Promise<ProtocolDriver> => {
+    await load();
+    const d = drivers.find((x) => x.name === name);
+    if (!d || d === stub) throw new BlockError(`protocol driver '${name}' did not register`, 'ENOTSUP');
+    return d;
+  };
+  const stub: ProtocolDriver = {
+    name,
+    claims,
+    open: async (filename, opts) => (await real()).open(filename, opts),
+  };
+  if (creates) stub.create = async (filename, size, opts) => (await real()).create!(filename, size, opts);
+  return stub;
+}
+
+registerProtocol(builtin('nbd', isNbdFilename, () => import('./nbd.js'), false));
+registerProtocol(builtin('rbd', isRbdFilename, () => import('./rbd.js'), true));
 
 /** The driver for a filename: the first registered one that claims it, else `file`. */
 export function protocolFor(filename: string): ProtocolDriver {

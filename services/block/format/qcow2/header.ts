@@ -7,6 +7,11 @@ import { BlockError } from '../types.js';
 
 export const QCOW2_MAGIC = 0x514649fb;
 
+/** A probe score for the first bytes of an image: 100 for qcow2's magic, else 0. */
+export function probeQcow2(head: Uint8Array): number {
+  return head.length >= 8 && head[0] === 0x51 && head[1] === 0x46 && head[2] === 0x49 && head[3] === 0xfb ? 100 : 0;
+}
+
 export const EXT_END = 0;
 export const EXT_BACKING_FORMAT = 0xe2792aca;
 export const EXT_FEATURE_TABLE = 0x6803f857;

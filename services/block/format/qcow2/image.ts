@@ -16,7 +16,7 @@ import {
   type SnapshotInfo,
 } from '../types.js';
 import {
-  AUTOCLEAR_BITMAPS, COMPAT_LAZY_REFCOUNTS, EXT_BITMAPS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, parseHeader, serializeHeader,
+  AUTOCLEAR_BITMAPS, COMPAT_LAZY_REFCOUNTS, EXT_BITMAPS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, parseHeader, probeQcow2, serializeHeader,
   type Qcow2Header,
 } from './header.js';
 import { MetadataCache } from './metadata-cache.js';
@@ -99,7 +99,7 @@ export class Qcow2Image implements BlockImage {
   }
 
   static probe(head: Uint8Array): number {
-    return head.length >= 8 && head[0] === 0x51 && head[1] === 0x46 && head[2] === 0x49 && head[3] === 0xfb ? 100 : 0;
+    return probeQcow2(head);
   }
 
   static async open(protocol: BlockProtocol, opts: OpenOptions, openBacking?: OpenBacking): Promise<Qcow2Image> {

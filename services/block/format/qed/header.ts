@@ -9,6 +9,12 @@ import { BlockError } from '../types.js';
 export const QED_MAGIC = 0x00444551;
 export const HEADER_BYTES = 64;
 
+/** A probe score for the first bytes of an image: 100 for QED's magic, else 0. */
+export function probeQed(head: Uint8Array): number {
+  if (head.length < HEADER_BYTES) return 0;
+  return new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(0, true) === QED_MAGIC ? 100 : 0;
+}
+
 /** The image uses a backing file. */
 export const F_BACKING_FILE = 0x1n;
 /** The image may be inconsistent (an allocating write was in flight): check before use. */

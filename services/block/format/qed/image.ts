@@ -25,7 +25,7 @@ import {
 } from '../types.js';
 import {
   clusterOffsetValid, F_BACKING_FILE, F_BACKING_FORMAT_NO_PROBE, F_NEED_CHECK, HEADER_BYTES, imageSizeValid, parseHeader,
-  QED_MAGIC, serializeHeader, tableEntries, tableOffsetValid, UNALLOCATED, validateLayout, ZERO_CLUSTER, type QedHeader,
+  probeQed, QED_MAGIC, serializeHeader, tableEntries, tableOffsetValid, UNALLOCATED, validateLayout, ZERO_CLUSTER, type QedHeader,
 } from './header.js';
 import { getEntry, setEntry, TableCache } from './table-cache.js';
 
@@ -93,8 +93,7 @@ export class QedImage implements BlockImage {
   }
 
   static probe(head: Uint8Array): number {
-    if (head.length < HEADER_BYTES) return 0;
-    return new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(0, true) === QED_MAGIC ? 100 : 0;
+    return probeQed(head);
   }
 
   static async open(protocol: BlockProtocol, opts: OpenOptions, openBacking?: OpenBacking): Promise<QedImage> {
