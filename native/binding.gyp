@@ -1,8 +1,9 @@
 {
   "variables": {
     # librbd is optional: the tsemu_rbd addon (RBD images) is built only where librbd-dev
-    # is installed; without it tsemu still builds and says that RBD is unavailable.
-    "has_librbd": "<!(node -p \"require('fs').existsSync('/usr/include/rbd/librbd.h') ? 1 : 0\")"
+    # and libradospp-dev (the C++ headers librbd.hpp includes) are installed; without them
+    # tsemu still builds and says that RBD is unavailable.
+    "has_librbd": "<!(node -p \"['/usr/include/rbd/librbd.hpp', '/usr/include/rados/librados.hpp'].every((f) => require('fs').existsSync(f)) ? 1 : 0\")"
   },
   "target_defaults": {
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -1,17 +1,35 @@
-// RbdImage: an open librbd image. Data I/O is asynchronous in librbd (rbd_aio_*): each
-// request carries an AioOp through librbd and back. librbd's threads put finished AioOps on
+// RbdImage: an open librbd image (a librbd::Image). Data I/O is asynchronous in librbd
+// (Image::aio_*): each request carries an AioOp through librbd and back. librbd's threads put finished AioOps on
 // the image's completion list; the first one onto an empty list posts one ThreadSafeFunction
 // call, and the JS thread settles every request on the list at once (under load, one
 // wake-up of the JS thread serves many completions, not one each). The buffer (a
 // Uint8Array, possibly a view of guest RAM in a SharedArrayBuffer) stays referenced until
 // its request settles, and the image (its JS object) while any request is in flight. The
 // TSFN keeps the event loop alive only while requests are in flight.
+//
+// Writes: librbd takes a bufferlist. A small write is copied into one, as librbd's C API
+// does, and librbd's cache (write-around by default) may then complete it before the OSD
+// has it. A write of kLendMin bytes or more is lent instead: the bufferlist is a static
+// buffer over the caller's memory (no copy, which for 1 MiB costs about as much CPU as
+// the rest of the request), sent with FUA so the cache passes it straight through, and the
+// request settles only once librbd holds no reference to that memory any more. librbd
+// usually lets go as it completes; when it has not yet, the request waits on the Releaser
+// thread, which looks again until it has. Images whose cache keeps written data (the
+// writeback policy's ObjectCacher) have every write copied.
 #include "rbd.h"
 
+#include <rados/buffer.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <climits>
+#include <condition_variable>
 #include <ctime>
+#include <list>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace tsemu_rbd {
@@ -22,13 +40,51 @@ struct AioOp;
 void Deliver(Napi::Env env, Napi::Function, Image* image, void*);
 using Tsfn = Napi::TypedThreadSafeFunction<Image, void, Deliver>;
 
+// Writes at least this long are lent to librbd rather than copied.
+constexpr size_t kLendMin = 64 * 1024;
+
 struct AioOp {
   Image* image;
   Napi::Promise::Deferred deferred;
   Napi::ObjectReference buffer;
   const char* what;
+  librbd::RBD::AioCompletion* completion = nullptr;
   ssize_t ret = 0;
+  // a read: librbd's result, copied to `dest` (the caller's buffer) as it completes
+  ceph::bufferlist data;
+  char* dest = nullptr;
+  // a lent write: this request's reference to the static buffer over the caller's memory;
+  // the request settles once it is the only one left
+  ceph::bufferptr lent;
   explicit AioOp(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+};
+
+// Waits for librbd to let go of lent buffers whose requests have completed: one thread for
+// the process, started on first use, polling its list (20 us, doubling to 1 ms between
+// looks) only while the list is not empty. It lives as long as the process (never joined).
+class Releaser {
+ public:
+  static Releaser& Get() {
+    static Releaser* r = new Releaser();
+    return *r;
+  }
+
+  void Wait(AioOp* op) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ops_.push_back(op);
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  Releaser() { std::thread([this] { Run(); }).detach(); }
+
+  void Run();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::list<AioOp*> ops_;
 };
 
 struct Bytes {
@@ -81,8 +137,9 @@ class Image : public Napi::ObjectWrap<Image> {
   struct Init {
     ConnectionRef conn;
     rados_ioctx_t io;
-    rbd_image_t image;
+    std::unique_ptr<librbd::Image> image;
     bool readOnly;
+    bool lendWrites;
   };
 
   static void Define(Napi::Env env, Napi::Object exports) {
@@ -112,8 +169,9 @@ class Image : public Napi::ObjectWrap<Image> {
     std::unique_ptr<Init> init(info[0].As<Napi::External<Init>>().Data());
     conn_ = std::move(init->conn);
     io_ = init->io;
-    image_ = init->image;
+    image_ = init->image.release();
     readOnly_ = init->readOnly;
+    lend_ = init->lendWrites;
     tsfn_ = Tsfn::New(env, "tsemu-rbd-aio", 0, 1, this);
     tsfn_.Unref(env);
   }
@@ -121,7 +179,8 @@ class Image : public Napi::ObjectWrap<Image> {
   ~Image() override {
     // Only reached without close() (a leak in the caller): close synchronously rather than never.
     if (image_) {
-      rbd_close(image_);
+      image_->close();
+      delete image_;
       rados_ioctx_destroy(io_);
       tsfn_.Release();
     }
@@ -151,21 +210,37 @@ class Image : public Napi::ObjectWrap<Image> {
     else op->deferred.Resolve(Napi::Number::New(env, static_cast<double>(op->ret)));
   }
 
- private:
-  static void OnComplete(rbd_completion_t c, void* arg) {
-    AioOp* op = static_cast<AioOp*>(arg);
-    op->ret = rbd_aio_get_return_value(c);
-    rbd_aio_release(c);
-    Image* image = op->image;
+ // A request librbd is done with (any thread): on the completion list, and the JS thread
+  // called for when the list was empty.
+  void Finished(AioOp* op) {
     bool post;
     {
-      std::lock_guard<std::mutex> lock(image->doneMu_);
-      image->done_.push_back(op);
-      post = !image->posted_;
-      image->posted_ = true;
+      std::lock_guard<std::mutex> lock(doneMu_);
+      done_.push_back(op);
+      post = !posted_;
+      posted_ = true;
     }
     // An unbounded queue: this never waits. Later completions ride on the call already posted.
-    if (post) image->tsfn_.NonBlockingCall();
+    if (post) tsfn_.NonBlockingCall();
+  }
+
+ private:
+  // librbd's completion (one of its threads).
+  static void OnComplete(librbd::completion_t, void* arg) {
+    AioOp* op = static_cast<AioOp*>(arg);
+    op->ret = op->completion->get_return_value();
+    op->completion->release();
+    op->completion = nullptr;
+    if (op->dest != nullptr) {
+      if (op->ret > 0) op->data.begin().copy(std::min<size_t>(op->ret, op->data.length()), op->dest);
+      op->data.clear();
+    }
+    if (op->lent.have_raw() && op->lent.raw_nref() > 1) {
+      Releaser::Get().Wait(op);
+      return;
+    }
+    op->lent = ceph::bufferptr();
+    op->image->Finished(op);
   }
 
   void Open(Napi::Env env) {
@@ -177,8 +252,8 @@ class Image : public Napi::ObjectWrap<Image> {
     if (readOnly_) throw ErrnoError(env, "the rbd image is read-only", -EROFS);
   }
 
-  // Starts one aio request: `start` submits it with the completion; a submission error
-  // rejects at once.
+  // Starts one aio request: `start(op, completion)` submits it; a submission error rejects
+  // at once.
   template <typename Start>
   Napi::Value Submit(const Napi::CallbackInfo& info, const char* what, Napi::Value buffer, Start start) {
     Napi::Env env = info.Env();
@@ -186,21 +261,16 @@ class Image : public Napi::ObjectWrap<Image> {
     op->image = this;
     op->what = what;
     Napi::Promise promise = op->deferred.Promise();
-    rbd_completion_t c;
-    int r = rbd_aio_create_completion(op.get(), &Image::OnComplete, &c);
-    if (r < 0) {
-      op->deferred.Reject(ErrnoError(env, what, r).Value());
-      return promise;
-    }
+    op->completion = new librbd::RBD::AioCompletion(op.get(), &Image::OnComplete);
     if (buffer.IsObject()) op->buffer = Napi::Persistent(buffer.As<Napi::Object>());
     if (inflight_++ == 0) {
       tsfn_.Ref(env);
       Ref();
     }
     AioOp* raw = op.release();
-    r = start(c);
+    int r = start(raw, raw->completion);
     if (r < 0) {
-      rbd_aio_release(c);
+      raw->completion->release();
       raw->ret = r;
       std::unique_ptr<AioOp> own(raw);
       Completed(env, raw);
@@ -208,30 +278,48 @@ class Image : public Napi::ObjectWrap<Image> {
     return promise;
   }
 
+  // The length of a request's buffer, which a bufferlist counts in 32 bits.
+  static void FitsBufferlist(Napi::Env env, const Bytes& b) {
+    if (b.length > UINT_MAX) throw Napi::RangeError::New(env, "a request is at most 4 GiB - 1");
+  }
+
   // read(buf, offset) -> bytes read
   Napi::Value Read(const Napi::CallbackInfo& info) {
     Open(info.Env());
     Bytes b = BufferArg(info, 0);
+    FitsBufferlist(info.Env(), b);
     uint64_t off = U64Arg(info, 1, "offset");
-    return Submit(info, "error reading", info[0], [&](rbd_completion_t c) {
-      return rbd_aio_read(image_, off, b.length, b.data, c);
+    return Submit(info, "error reading", info[0], [&](AioOp* op, librbd::RBD::AioCompletion* c) {
+      op->dest = b.data;
+      return image_->aio_read2(off, b.length, op->data, c, 0);
     });
   }
 
+  // write(buf, offset) -> bytes written; a long buffer is lent to librbd (see the top).
   Napi::Value Write(const Napi::CallbackInfo& info) {
     Writable(info.Env());
     Bytes b = BufferArg(info, 0);
+    FitsBufferlist(info.Env(), b);
     uint64_t off = U64Arg(info, 1, "offset");
-    return Submit(info, "error writing", info[0], [&](rbd_completion_t c) {
-      return static_cast<int>(rbd_aio_write(image_, off, b.length, b.data, c));
+    return Submit(info, "error writing", info[0], [&](AioOp* op, librbd::RBD::AioCompletion* c) {
+      ceph::bufferlist bl;
+      int flags = 0;
+      if (lend_ && b.length >= kLendMin) {
+        op->lent = ceph::bufferptr(ceph::buffer::create_static(static_cast<unsigned>(b.length), b.data));
+        bl.push_back(op->lent);
+        flags = LIBRADOS_OP_FLAG_FADVISE_FUA;
+      } else {
+        bl.push_back(ceph::buffer::copy(b.data, static_cast<unsigned>(b.length)));
+      }
+      return static_cast<int>(image_->aio_write2(off, b.length, bl, c, flags));
     });
   }
 
   Napi::Value Discard(const Napi::CallbackInfo& info) {
     Writable(info.Env());
     uint64_t off = U64Arg(info, 0, "offset"), len = U64Arg(info, 1, "length");
-    return Submit(info, "error discarding", info.Env().Undefined(), [&](rbd_completion_t c) {
-      return rbd_aio_discard(image_, off, len, c);
+    return Submit(info, "error discarding", info.Env().Undefined(), [&](AioOp*, librbd::RBD::AioCompletion* c) {
+      return image_->aio_discard(off, len, c);
     });
   }
 
@@ -241,15 +329,15 @@ class Image : public Napi::ObjectWrap<Image> {
     Writable(info.Env());
     uint64_t off = U64Arg(info, 0, "offset"), len = U64Arg(info, 1, "length");
     bool unmap = info.Length() > 2 && info[2].ToBoolean().Value();
-    return Submit(info, "error writing zeroes", info.Env().Undefined(), [&](rbd_completion_t c) {
-      return rbd_aio_write_zeroes(image_, off, len, c, unmap ? 0 : RBD_WRITE_ZEROES_FLAG_THICK_PROVISION, 0);
+    return Submit(info, "error writing zeroes", info.Env().Undefined(), [&](AioOp*, librbd::RBD::AioCompletion* c) {
+      return image_->aio_write_zeroes(off, len, c, unmap ? 0 : RBD_WRITE_ZEROES_FLAG_THICK_PROVISION, 0);
     });
   }
 
   Napi::Value Flush(const Napi::CallbackInfo& info) {
     Open(info.Env());
-    return Submit(info, "error flushing", info.Env().Undefined(), [&](rbd_completion_t c) {
-      return rbd_aio_flush(image_, c);
+    return Submit(info, "error flushing", info.Env().Undefined(), [&](AioOp*, librbd::RBD::AioCompletion* c) {
+      return image_->aio_flush(c);
     });
   }
 
@@ -257,11 +345,11 @@ class Image : public Napi::ObjectWrap<Image> {
   Napi::Value Stat(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Open(env);
-    auto st = std::make_shared<rbd_image_info_t>();
-    rbd_image_t image = image_;
+    auto st = std::make_shared<librbd::image_info_t>();
+    librbd::Image* image = image_;
     auto d = Napi::Promise::Deferred::New(env);
     RunTask(env, d, "error reading image info", [=](std::string&) {
-      return rbd_stat(image, st.get(), sizeof *st);
+      return image->stat(*st, sizeof *st);
     }, [=](Napi::Env env) -> Napi::Value {
       Napi::Object o = Napi::Object::New(env);
       o.Set("size", Napi::Number::New(env, static_cast<double>(st->size)));
@@ -275,9 +363,9 @@ class Image : public Napi::ObjectWrap<Image> {
     Napi::Env env = info.Env();
     Writable(env);
     uint64_t size = U64Arg(info, 0, "size");
-    rbd_image_t image = image_;
+    librbd::Image* image = image_;
     auto d = Napi::Promise::Deferred::New(env);
-    RunTask(env, d, "error resizing", [=](std::string&) { return rbd_resize(image, size); }, nullptr, info.This());
+    RunTask(env, d, "error resizing", [=](std::string&) { return image->resize(size); }, nullptr, info.This());
     return d.Promise();
   }
 
@@ -289,7 +377,7 @@ class Image : public Napi::ObjectWrap<Image> {
     Napi::Env env = info.Env();
     Open(env);
     uint64_t off = U64Arg(info, 0, "offset"), len = U64Arg(info, 1, "length");
-    rbd_image_t image = image_;
+    librbd::Image* image = image_;
     struct Result {
       bool cheap = false;
       std::vector<uint64_t> extents;
@@ -298,14 +386,14 @@ class Image : public Napi::ObjectWrap<Image> {
     auto d = Napi::Promise::Deferred::New(env);
     RunTask(env, d, "error reading allocation", [=](std::string&) {
       uint64_t features = 0, flags = 0;
-      int r = rbd_get_features(image, &features);
+      int r = image->features(&features);
       if (r < 0) return r;
       if (!(features & RBD_FEATURE_FAST_DIFF)) return 0;
-      r = rbd_get_flags(image, &flags);
+      r = image->get_flags(&flags);
       if (r < 0) return r;
       if (flags & RBD_FLAG_FAST_DIFF_INVALID) return 0;
       out->cheap = true;
-      return rbd_diff_iterate2(image, nullptr, off, len, 1, 1, [](uint64_t o, size_t l, int exists, void* arg) -> int {
+      return image->diff_iterate2(nullptr, off, len, true, true, [](uint64_t o, size_t l, int exists, void* arg) -> int {
         auto* v = static_cast<std::vector<uint64_t>*>(arg);
         if (exists) {
           if (!v->empty() && (*v)[v->size() - 2] + (*v)[v->size() - 1] == o) (*v)[v->size() - 1] += l;
@@ -329,23 +417,18 @@ class Image : public Napi::ObjectWrap<Image> {
   Napi::Value SnapList(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Open(env);
-    rbd_image_t image = image_;
+    librbd::Image* image = image_;
     auto list = std::make_shared<std::vector<SnapEntry>>();
     auto d = Napi::Promise::Deferred::New(env);
     RunTask(env, d, "error listing snapshots", [=](std::string&) {
-      int max = 16, r;
-      std::vector<rbd_snap_info_t> snaps;
-      do {
-        snaps.resize(max);
-        r = rbd_snap_list(image, snaps.data(), &max);
-      } while (r == -ERANGE);
+      std::vector<librbd::snap_info_t> snaps;
+      int r = image->snap_list(snaps);
       if (r < 0) return r;
-      for (int i = 0; i < r; i++) {
+      for (const librbd::snap_info_t& s : snaps) {
         struct timespec ts = {0, 0};
-        rbd_snap_get_timestamp(image, snaps[i].id, &ts);
-        list->push_back({snaps[i].id, snaps[i].size, snaps[i].name, ts.tv_sec, ts.tv_nsec});
+        image->snap_get_timestamp(s.id, &ts);
+        list->push_back({s.id, s.size, s.name, ts.tv_sec, ts.tv_nsec});
       }
-      rbd_snap_list_end(snaps.data());
       return 0;
     }, [=](Napi::Env env) -> Napi::Value {
       Napi::Array a = Napi::Array::New(env, list->size());
@@ -364,21 +447,21 @@ class Image : public Napi::ObjectWrap<Image> {
     return d.Promise();
   }
 
-  Napi::Value SnapOp(const Napi::CallbackInfo& info, const char* what, int (*op)(rbd_image_t, const char*)) {
+  Napi::Value SnapOp(const Napi::CallbackInfo& info, const char* what, int (librbd::Image::*op)(const char*)) {
     Napi::Env env = info.Env();
     Writable(env);
     std::string name = StringArg(info, 0, "snapshot name");
-    rbd_image_t image = image_;
+    librbd::Image* image = image_;
     auto d = Napi::Promise::Deferred::New(env);
-    RunTask(env, d, what, [=](std::string&) { return op(image, name.c_str()); }, nullptr, info.This());
+    RunTask(env, d, what, [=](std::string&) { return (image->*op)(name.c_str()); }, nullptr, info.This());
     return d.Promise();
   }
 
-  Napi::Value SnapCreate(const Napi::CallbackInfo& info) { return SnapOp(info, "error creating snapshot", rbd_snap_create); }
-  Napi::Value SnapRemove(const Napi::CallbackInfo& info) { return SnapOp(info, "error removing snapshot", rbd_snap_remove); }
-  Napi::Value SnapRollback(const Napi::CallbackInfo& info) { return SnapOp(info, "error rolling back snapshot", rbd_snap_rollback); }
+  Napi::Value SnapCreate(const Napi::CallbackInfo& info) { return SnapOp(info, "error creating snapshot", &librbd::Image::snap_create); }
+  Napi::Value SnapRemove(const Napi::CallbackInfo& info) { return SnapOp(info, "error removing snapshot", &librbd::Image::snap_remove); }
+  Napi::Value SnapRollback(const Napi::CallbackInfo& info) { return SnapOp(info, "error rolling back snapshot", &librbd::Image::snap_rollback); }
 
-  // close(): rbd_close (which writes back librbd's cache), then lets go of the ioctx and the
+  // close(): Image::close (which writes back librbd's cache), then lets go of the ioctx and the
   // connection. Requests still in flight make it fail with EBUSY: the caller drains first.
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -391,14 +474,15 @@ class Image : public Napi::ObjectWrap<Image> {
       d.Reject(ErrnoError(env, "error closing image: requests in flight", -EBUSY).Value());
       return d.Promise();
     }
-    rbd_image_t image = image_;
+    librbd::Image* image = image_;
     rados_ioctx_t io = io_;
     auto conn = std::make_shared<ConnectionRef>(std::move(conn_));
     image_ = nullptr;
     io_ = nullptr;
     tsfn_.Release();
     RunTask(env, d, "error closing image", [=](std::string&) {
-      int r = rbd_close(image);
+      int r = image->close();
+      delete image;
       rados_ioctx_destroy(io);
       conn->reset();
       return r;
@@ -410,8 +494,9 @@ class Image : public Napi::ObjectWrap<Image> {
 
   ConnectionRef conn_;
   rados_ioctx_t io_ = nullptr;
-  rbd_image_t image_ = nullptr;
+  librbd::Image* image_ = nullptr;  // owned; null once closed
   bool readOnly_ = false;
+  bool lend_ = false;  // long writes are lent (see the top)
   Tsfn tsfn_;
   uint32_t inflight_ = 0;
   // finished requests waiting for the JS thread, and whether a TSFN call for them is posted
@@ -424,12 +509,56 @@ Napi::FunctionReference* Image::constructor = nullptr;
 
 void Deliver(Napi::Env env, Napi::Function, Image* image, void*) { image->DeliverDone(env); }
 
+void Releaser::Run() {
+  using namespace std::chrono;
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return !ops_.empty(); });
+    microseconds pause(20);
+    while (!ops_.empty()) {
+      std::vector<AioOp*> released;
+      for (auto it = ops_.begin(); it != ops_.end();) {
+        // Only librbd drops references to the buffer: once it is ours alone, it stays so.
+        if ((*it)->lent.raw_nref() == 1) {
+          released.push_back(*it);
+          it = ops_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      lock.unlock();
+      for (AioOp* op : released) {
+        op->lent = ceph::bufferptr();
+        op->image->Finished(op);
+      }
+      lock.lock();
+      if (!released.empty()) pause = microseconds(20);
+      if (!ops_.empty()) {
+        cv_.wait_for(lock, pause);
+        pause = std::min(pause * 2, microseconds(1000));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void InitImage(Napi::Env env, Napi::Object exports) { Image::Define(env, exports); }
 
-Napi::Object NewImage(Napi::Env env, ConnectionRef conn, rados_ioctx_t io, rbd_image_t image, bool readOnly) {
-  auto* init = new Image::Init{std::move(conn), io, image, readOnly};
+bool CacheKeepsWrites(librbd::Image& image) {
+  std::vector<librbd::config_option_t> options;
+  if (image.config_list(&options) < 0) return true;
+  std::string cache, policy;
+  for (const auto& o : options) {
+    if (o.name == "rbd_cache") cache = o.value;
+    else if (o.name == "rbd_cache_policy") policy = o.value;
+  }
+  return cache == "true" && policy == "writeback";
+}
+
+Napi::Object NewImage(Napi::Env env, ConnectionRef conn, rados_ioctx_t io, std::unique_ptr<librbd::Image> image, bool readOnly,
+                      bool lendWrites) {
+  auto* init = new Image::Init{std::move(conn), io, std::move(image), readOnly, lendWrites};
   return Image::constructor->New({Napi::External<Image::Init>::New(env, init)});
 }
 

@@ -167,7 +167,8 @@ class Cluster : public Napi::ObjectWrap<Cluster> {
     bool readOnly = hasSnap || (info.Length() > 4 && info[4].ToBoolean().Value());
     struct Opened {
       rados_ioctx_t io = nullptr;
-      rbd_image_t image = nullptr;
+      std::unique_ptr<librbd::Image> image;
+      bool lendWrites = false;
     };
     auto out = std::make_shared<Opened>();
     auto d = Napi::Promise::Deferred::New(env);
@@ -180,14 +181,21 @@ class Cluster : public Napi::ObjectWrap<Cluster> {
       }
       what = "error reading header from " + name;
       const char* s = hasSnap ? snap.c_str() : nullptr;
-      r = readOnly ? rbd_open_read_only(out->io, name.c_str(), &out->image, s) : rbd_open(out->io, name.c_str(), &out->image, s);
+      librados::IoCtx ioctx;
+      librados::IoCtx::from_rados_ioctx_t(out->io, ioctx);
+      auto image = std::make_unique<librbd::Image>();
+      librbd::RBD rbd;
+      r = readOnly ? rbd.open_read_only(ioctx, *image, name.c_str(), s) : rbd.open(ioctx, *image, name.c_str(), s);
       if (r < 0) {
         rados_ioctx_destroy(out->io);
         out->io = nullptr;
+        return r;
       }
+      out->lendWrites = !CacheKeepsWrites(*image);
+      out->image = std::move(image);
       return r;
     }, [=](Napi::Env env) -> Napi::Value {
-      return NewImage(env, conn, out->io, out->image, readOnly);
+      return NewImage(env, conn, out->io, std::move(out->image), readOnly, out->lendWrites);
     }, info.This());
     return d.Promise();
   }

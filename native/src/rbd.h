@@ -1,5 +1,8 @@
-// tsemu's librbd binding (a separate addon, tsemu_rbd.node, built only where librbd-dev is
-// installed; see binding.gyp). Nothing here blocks the event loop:
+// tsemu's librbd binding (a separate addon, tsemu_rbd.node, built only where librbd-dev and
+// libradospp-dev are installed; see binding.gyp). The connection uses librados' C API; an
+// open image is a librbd::Image (the C++ API), whose writes take a bufferlist: large ones
+// then go out from the caller's memory, not a copy (rbd-image.cc). Nothing here blocks the
+// event loop:
 //  - data I/O (read, write, discard, write-zeroes, flush) goes through rbd_aio_*, whose
 //    completions librbd delivers on its own threads; a ThreadSafeFunction hands them to JS;
 //  - the calls librbd only has in blocking form (connect, open, create, resize, snapshots,
@@ -10,6 +13,7 @@
 #include <napi.h>
 #include <rados/librados.h>
 #include <rbd/librbd.h>
+#include <rbd/librbd.hpp>
 
 #include <functional>
 #include <memory>
@@ -40,7 +44,13 @@ void RunTask(Napi::Env env, Napi::Promise::Deferred deferred, std::string what, 
 int OpenIoctx(rados_t cluster, const std::string& pool, const std::string& ns, rados_ioctx_t* io);
 
 void InitImage(Napi::Env env, Napi::Object exports);
-// Wraps an open image in a JS RbdImage (JS thread only).
-Napi::Object NewImage(Napi::Env env, ConnectionRef conn, rados_ioctx_t io, rbd_image_t image, bool readOnly);
+// Whether the image's librbd cache keeps the data of writes it has completed (the
+// writeback policy's ObjectCacher): a buffer lent to it would stay lent. Blocking (pool thread).
+bool CacheKeepsWrites(librbd::Image& image);
+
+// Wraps an open image in a JS RbdImage (JS thread only). `lendWrites`: long writes go out
+// from the caller's buffer (rbd-image.cc).
+Napi::Object NewImage(Napi::Env env, ConnectionRef conn, rados_ioctx_t io, std::unique_ptr<librbd::Image> image, bool readOnly,
+                      bool lendWrites);
 
 }  // namespace tsemu_rbd

@@ -1,6 +1,6 @@
 /**
- * The librbd binding (native/src/rbd*.cc, built as tsemu_rbd.node only where librbd-dev is
- * installed). Every call returns a promise and none blocks the event loop: data I/O goes
+ * The librbd binding (native/src/rbd*.cc, built as tsemu_rbd.node only where librbd-dev and
+ * libradospp-dev are installed). Every call returns a promise and none blocks the event loop: data I/O goes
  * through rbd_aio_*, the rest runs on libuv's thread pool. Failures reject with an Error
  * whose `code` is librbd's errno name and whose message names the step, as QEMU's rbd
  * driver words it ("error opening pool rbd: No such file or directory").
@@ -68,7 +68,7 @@ export interface RbdAddon {
   version(): string;
 }
 
-export const RBD_UNAVAILABLE = 'RBD support is not available: tsemu was built without librbd (install librbd-dev and rebuild)';
+export const RBD_UNAVAILABLE = 'RBD support is not available: tsemu was built without librbd (install librbd-dev and libradospp-dev, and rebuild)';
 
 let loaded: RbdAddon | undefined;
 
