@@ -11,6 +11,9 @@
  *  - the client options QEMU takes (conf, id, keyring, key, mon_host), and clear one-line
  *    errors with exit status 1 for a wrong key, a missing pool or image;
  *  - the protocol's discard / write-zeroes / growth on writes past the end;
+ *  - long writes, which librbd sends from the caller's memory: that memory may change as
+ *    soon as a write settles (librbd's write-around cache on), and they keep their order
+ *    with the short writes it copies;
  *  - -blockdev driver=rbd (and file.driver=rbd under a format node) name the same image.
  */
 import test from 'ava';
@@ -216,6 +219,44 @@ test.serial('protocol I/O: unaligned writes, discard, write-zeroes, growth past 
   const out = await exported(t, dir, 'io');
   t.true(out.subarray(0, 8 << 20).equals(want));
   t.true(out.subarray(9 << 20).equals(Buffer.alloc(4096, 9)));
+});
+
+test.serial('long writes go out from the caller\'s memory: it may change once a write settles; order with copied short writes holds', async (t) => {
+  const dir = tempDir(t);
+  await imgOk(['create', '-f', 'raw', ceph.name('lend'), '20M']);
+  const want = Buffer.alloc(20 << 20);
+  const image = await openImage(ceph.name('lend'), { format: 'raw', readOnly: false, cache: 'writeback' });
+  try {
+    // librbd's write-around cache completes writes early once it has seen a flush
+    await image.flush();
+    // guest RAM: a SharedArrayBuffer; each write's bytes are scribbled over as it settles
+    const ram = new Uint8Array(new SharedArrayBuffer(17 << 20));
+    ram.set(randomBytes(17 << 20));
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 16; i++) {
+      const len = (1 << 20) - i * 4096;
+      const piece = ram.subarray(i << 20, (i << 20) + len);
+      const off = ((i * 5) % 16) << 20;
+      want.set(piece, off);
+      writes.push(image.write(piece, off).then(() => { piece.fill(0xee); }));
+    }
+    await Promise.all(writes);
+    // a short write (copied, completed early by the cache), a long one over it, a short one into that
+    await image.write(new Uint8Array(8192).fill(1), 16 << 20);
+    const long = new Uint8Array(1 << 20).fill(2);
+    await image.write(long, 16 << 20);
+    long.fill(0xee);
+    await image.write(new Uint8Array(4096).fill(3), (16 << 20) + 4096);
+    want.fill(2, 16 << 20, 17 << 20);
+    want.fill(3, (16 << 20) + 4096, (16 << 20) + 8192);
+    await image.flush();
+    const back = new Uint8Array(20 << 20);
+    await image.read(back, 0);
+    t.true(Buffer.from(back).equals(want));
+  } finally {
+    await image.close();
+  }
+  t.true((await exported(t, dir, 'lend')).equals(want));
 });
 
 test('rbd: names parse as QEMU reads them, escapes included, and format back', (t) => {
