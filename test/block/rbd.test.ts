@@ -210,6 +210,13 @@ test.serial('protocol I/O: unaligned writes, discard, write-zeroes, growth past 
     const back = new Uint8Array(8 << 20);
     await image.read(back, 0);
     t.true(Buffer.from(back).equals(want));
+    // long reads (streamed out) into memory at odd places, odd lengths, across objects and holes
+    const ram = new Uint8Array(new SharedArrayBuffer(4 << 20));
+    for (const [at, off, len] of [[7, 12345, 300_001], [4096 + 1, (4 << 20) - 99, 1 << 20], [33, (1 << 20) - 5, (1 << 20) + 77]] as const) {
+      const dest = ram.subarray(at, at + len);
+      await image.read(dest, off);
+      t.true(Buffer.from(dest).equals(want.subarray(off, off + len)), `read ${len} at ${off} into +${at}`);
+    }
     // the protocol grows on writes past its end (what qcow2 relies on)
     await image.protocol.pwrite(new Uint8Array(4096).fill(9), 9 << 20);
     t.is(await image.protocol.size(), (9 << 20) + 4096);
