@@ -49,9 +49,15 @@ export class RawImage implements BlockImage {
     if (this.readOnly) throw new BlockError(`Image '${this.protocol.filename}' is read-only`, 'EROFS');
   }
 
-  async read(buf: Uint8Array, offset: number): Promise<void> {
-    this.range(offset, buf.length);
-    await this.protocol.pread(buf, offset);
+  // Not async: the protocol's promise is the answer (one frame less on every read); a throw
+  // still comes back as a rejection.
+  read(buf: Uint8Array, offset: number): Promise<void> {
+    try {
+      this.range(offset, buf.length);
+      return this.protocol.pread(buf, offset);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   async write(buf: Uint8Array, offset: number): Promise<void> {
