@@ -60,10 +60,14 @@ export class RawImage implements BlockImage {
     }
   }
 
-  async write(buf: Uint8Array, offset: number): Promise<void> {
-    this.writable();
-    this.range(offset, buf.length);
-    await this.protocol.pwrite(buf, offset);
+  write(buf: Uint8Array, offset: number): Promise<void> {
+    try {
+      this.writable();
+      this.range(offset, buf.length);
+      return this.protocol.pwrite(buf, offset);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   flush(): Promise<void> {

@@ -164,9 +164,30 @@ export class RbdProtocol implements BlockProtocol {
     }
   }
 
-  async pwrite(buf: Uint8Array, offset: number): Promise<void> {
-    this.check(true);
-    if (buf.length === 0) return;
+  // A write inside the image without writethrough, the usual one, takes the short way: no
+  // async frame, one .then (as pread); a throw still comes back as a rejection.
+  pwrite(buf: Uint8Array, offset: number): Promise<void> {
+    try {
+      this.check(true);
+      if (buf.length === 0) return Promise.resolve();
+      if (offset + buf.length > this.length || this.writeThrough) return this.pwriteSlow(buf, offset);
+      const p = this.image.write(buf, offset);
+      this.pending++;
+      return p.then(
+        () => {
+          this.settled();
+        },
+        (e: unknown) => {
+          this.settled();
+          throw nativeError(e, this.filename, 'write');
+        },
+      );
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private async pwriteSlow(buf: Uint8Array, offset: number): Promise<void> {
     if (offset + buf.length > this.length) await this.grow(offset + buf.length);
     await this.track(this.image.write(buf, offset), 'write');
     if (this.writeThrough) await this.track(this.image.flush(), 'flush');
