@@ -484,16 +484,18 @@ export class Hart {
       switch (w & 1023) {
         // 64-bit add/sub on the 32-bit halves: plain number math, nothing allocated
         case Op.ADDI: {
+          // the carry out of the low word is the unsigned wrap of its sum
           const lo = x32[2 * rs1]!;
-          const sum = (lo >>> 0) + (imm >>> 0);
-          x32[2 * rd + 1] = (x32[2 * rs1 + 1]! + (imm >> 31) + (sum > 4294967295 ? 1 : 0)) | 0;
-          x32[2 * rd] = sum | 0;
+          const l = (lo + imm) | 0;
+          x32[2 * rd + 1] = (x32[2 * rs1 + 1]! + (imm >> 31) + ((l >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
+          x32[2 * rd] = l;
           break;
         }
         case Op.ADD: {
-          const sum = (x32[2 * rs1]! >>> 0) + (x32[2 * rs2]! >>> 0);
-          x32[2 * rd + 1] = (x32[2 * rs1 + 1]! + x32[2 * rs2 + 1]! + (sum > 4294967295 ? 1 : 0)) | 0;
-          x32[2 * rd] = sum | 0;
+          const lo = x32[2 * rs1]!;
+          const l = (lo + x32[2 * rs2]!) | 0;
+          x32[2 * rd + 1] = (x32[2 * rs1 + 1]! + x32[2 * rs2 + 1]! + ((l >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
+          x32[2 * rd] = l;
           break;
         }
         case Op.SUB: {

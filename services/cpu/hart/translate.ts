@@ -347,11 +347,12 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         if (rd === 32) break;
         if (rs1 === 0) setConst(rd, imm);
         else if (imm === 0) out.push(`${dl(rd)} = ${lo(rs1)}; ${dh(rd)} = ${hi(rs1)};`);
-        else out.push(`{ const s = (${lo(rs1)} >>> 0) + ${imm >>> 0}; ${dh(rd)} = (${hi(rs1)} + ${imm >> 31} + (s > 4294967295 ? 1 : 0)) | 0; ${dl(rd)} = s | 0; }`);
+        // int32 halves; the carry out of the low word is the unsigned wrap of its sum
+        else out.push(`{ const l = (${lo(rs1)} + ${imm}) | 0; ${dh(rd)} = (${hi(rs1)} + ${imm >> 31} + ((l >>> 0) < (${lo(rs1)} >>> 0) ? 1 : 0)) | 0; ${dl(rd)} = l; }`);
         break;
       case Op.ADD:
         if (rd === 32) break;
-        out.push(`{ const s = (${lo(rs1)} >>> 0) + (${lo(rs2)} >>> 0); ${dh(rd)} = (${hi(rs1)} + ${hi(rs2)} + (s > 4294967295 ? 1 : 0)) | 0; ${dl(rd)} = s | 0; }`);
+        out.push(`{ const l = (${lo(rs1)} + ${lo(rs2)}) | 0; ${dh(rd)} = (${hi(rs1)} + ${hi(rs2)} + ((l >>> 0) < (${lo(rs1)} >>> 0) ? 1 : 0)) | 0; ${dl(rd)} = l; }`);
         break;
       case Op.SUB:
         if (rd === 32) break;
@@ -501,9 +502,9 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         // address arithmetic the kernel does everywhere with Zba: inline
         if (rd === 32) break;
         const s = op === Op.ADD_UW ? 0 : op - Op.SH1ADD + 1;
-        const sl = s === 0 ? `(${lo(rs1)} >>> 0)` : `((${lo(rs1)} << ${s}) >>> 0)`;
+        const sl = s === 0 ? lo(rs1) : `(${lo(rs1)} << ${s})`;
         const sh = op === Op.ADD_UW ? '0' : `((${hi(rs1)} << ${s}) | (${lo(rs1)} >>> ${32 - s}))`;
-        out.push(`{ const s = ${sl} + (${lo(rs2)} >>> 0); ${dh(rd)} = (${sh} + ${hi(rs2)} + (s > 4294967295 ? 1 : 0)) | 0; ${dl(rd)} = s | 0; }`);
+        out.push(`{ const a = ${sl}; const l = (a + ${lo(rs2)}) | 0; ${dh(rd)} = (${sh} + ${hi(rs2)} + ((l >>> 0) < (a >>> 0) ? 1 : 0)) | 0; ${dl(rd)} = l; }`);
         break;
       }
       case Op.ZEXT_H:
