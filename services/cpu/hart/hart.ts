@@ -499,9 +499,9 @@ export class Hart {
           break;
         }
         case Op.SUB: {
-          const a = x32[2 * rs1]! >>> 0;
-          const b = x32[2 * rs2]! >>> 0;
-          x32[2 * rd + 1] = (x32[2 * rs1 + 1]! - x32[2 * rs2 + 1]! - (a < b ? 1 : 0)) | 0;
+          const a = x32[2 * rs1]!;
+          const b = x32[2 * rs2]!;
+          x32[2 * rd + 1] = (x32[2 * rs1 + 1]! - x32[2 * rs2 + 1]! - ((a >>> 0) < (b >>> 0) ? 1 : 0)) | 0;
           x32[2 * rd] = (a - b) | 0;
           break;
         }
@@ -1198,12 +1198,8 @@ export class Hart {
     const o = pa - this.ramBase;
     if (o >= 0 && o < this.ramSize) {
       if (cacheable) {
-        const e = this.tlbs[priv]![acc]!.e;
         const lo = va | 0;
-        const t = tlbIndex(lo);
-        e[t] = lo & -4096;
-        e[t + 1] = Math.floor(va / TWO32) | 0;
-        e[t + 2] = o - (o % 4096);
+        this.tlbs[priv]![acc]!.set(tlbIndex(lo), lo, Math.floor(va / TWO32) | 0, o - (o % 4096));
       }
       return o;
     }

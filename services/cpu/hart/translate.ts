@@ -356,7 +356,7 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         break;
       case Op.SUB:
         if (rd === 32) break;
-        out.push(`{ const a = ${lo(rs1)} >>> 0; const c = ${lo(rs2)} >>> 0; ${dh(rd)} = (${hi(rs1)} - ${hi(rs2)} - (a < c ? 1 : 0)) | 0; ${dl(rd)} = (a - c) | 0; }`);
+        out.push(`{ const a = ${lo(rs1)}; const c = ${lo(rs2)}; ${dh(rd)} = (${hi(rs1)} - ${hi(rs2)} - ((a >>> 0) < (c >>> 0) ? 1 : 0)) | 0; ${dl(rd)} = (a - c) | 0; }`);
         break;
       case Op.LUI:
         setConst(rd, imm);
