@@ -84,7 +84,7 @@ const CALLS = {
   blockPause: (h: BlockHost, next: number, b: number, n: number) => h.blockPause(next, b, n),
   /**
    * Leaves for `target` with the budget at b - n. When `slot` is a slot of this page, or
-   * FAR (a target in another page, or not constant: a JALR), and the target's block
+   * FAR or DYN (a target in another page, or not constant: a JALR), and the target's block
    * exists, runs it from here (as QEMU chains translation blocks) instead of returning to
    * the dispatch loop. -1: return to the loop (a stop before a slow instruction).
    */
@@ -109,6 +109,9 @@ const CALLS = {
 
 /** chain's slot for a target outside the block's page (looked up by pc). */
 const FAR = -3;
+
+/** chain's slot for a JALR's target (in T at the exit site): looked up by pc like FAR. */
+const DYN = -4;
 
 /** How deep blocks may call blocks (each is a host stack frame). */
 const MAX_CHAIN = 32;
@@ -331,6 +334,8 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
 
   let k = 0;
   let ended = false;
+  /** Whether a JALR leaves through the exit site (with its target in T). */
+  let dynamic = false;
   const targets = [...new Set(inner.values())].sort((p, q) => q - p);
   if (targets.length > 0) out.push(targets.map((j) => `F${j}: {`).join(' '));
   for (; k <= last && !ended; k++) {
@@ -374,9 +379,12 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
       case Op.JALR:
         out.push(`{ const t = ${ea(rs1, imm)};`);
         setConst(rd, next);
-        out.push(STORE);
-        out.push(`if (t >= ${TWO53} || t <= -${TWO53}) blockWideJump(h, ${rs1}, ${imm}, ${pc}, B, ${n(k + 1)});`);
-        out.push(`return chain(h, fns, ${FAR}, B, ${n(k + 1)}, t - (t & 1 ? 1 : 0), rT, wT); }`);
+        out.push(`if (t >= ${TWO53} || t <= -${TWO53}) { ${STORE} blockWideJump(h, ${rs1}, ${imm}, ${pc}, B, ${n(k + 1)}); }`);
+        // out through the one exit site like every other way out (its stores and the
+        // chain call are warm there: a block V8 optimized while it looped, before its
+        // return was ever taken, is not deoptimized by the first return)
+        out.push(`T = t - (t & 1 ? 1 : 0); E = ${addExit(k + 1, NaN, DYN)}; break out; }`);
+        dynamic = true;
         ended = true;
         break;
       case Op.BEQ:
@@ -551,7 +559,7 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
   const decl = regs.length === 0 ? '' : `\nlet ${regs.map((r) => `lo${r} = x32[${2 * r}], hi${r} = x32[${2 * r + 1}]`).join(', ')};`;
   const head = `let l = 0, g = 0, t = 0, o = 0, E = 0, T = 0, D = 0;${decl}`;
   // the one exit site: -2 is a slow path's own pc (budget already set), -1 no chaining
-  const tail = exN.length === 0 ? '' : `\n${store}\nconst s = EXS[E];\nif (s === -2) return T;\nreturn chain(h, fns, s, B, EXN[E]${counted ? ' - D' : ''}, EXT[E], rT, wT);`;
+  const tail = exN.length === 0 ? '' : `\n${store}\nconst s = EXS[E];\nif (s === -2) return T;\nreturn chain(h, fns, s, B, EXN[E]${counted ? ' - D' : ''}, ${dynamic ? `s === ${DYN} ? T : ` : ''}EXT[E], rT, wT);`;
   return {
     src: loops
       ? `let B = h.budget; ${head}\nout: for (;;) {\n${body}\n}${tail}`
