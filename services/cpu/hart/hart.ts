@@ -576,34 +576,33 @@ export class Hart {
             this.budget = budget;
             o = this.translateSlow(h * TWO32 + (l >>> 0), ACC_R, accessSize(w & 1023));
           }
-          const a = h * TWO32 + (l >>> 0);
           const op = w & 1023;
           if (o < 0) {
             this.pc = pc;
             this.budget = budget;
-            this.mmioLoad(op, rd, -1 - o, a);
+            this.mmioLoad(op, rd, -1 - o, h * TWO32 + (l >>> 0));
             break;
           }
           switch (op) {
             case Op.LD:
               if ((o & 7) === 0) xF[rd] = ramF64[o >>> 3]!;
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
               break;
             case Op.LW:
               if ((o & 3) === 0) { const v = ram32[o >>> 2]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
               break;
             case Op.LWU:
               if ((o & 3) === 0) { x32[2 * rd] = ram32[o >>> 2]!; x32[2 * rd + 1] = 0; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
               break;
             case Op.LH:
               if ((o & 1) === 0) { const v = ram16[o >>> 1]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
               break;
             case Op.LHU:
               if ((o & 1) === 0) { x32[2 * rd] = ramU16[o >>> 1]!; x32[2 * rd + 1] = 0; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
               break;
             case Op.LB: { const v = (ram8[o]! << 24) >> 24; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; break; }
             default: x32[2 * rd] = ram8[o]!; x32[2 * rd + 1] = 0; break;
@@ -622,33 +621,32 @@ export class Hart {
             this.budget = budget;
             o = this.translateSlow(h * TWO32 + (l >>> 0), ACC_W, accessSize(w & 1023));
           }
-          const a = h * TWO32 + (l >>> 0);
           const op = w & 1023;
           if (o < 0) {
             this.pc = pc;
             this.budget = budget;
-            this.mmioStore(op, rs2, -1 - o, a);
+            this.mmioStore(op, rs2, -1 - o, h * TWO32 + (l >>> 0));
             break;
           }
           if (codePages[o >>> 12] !== 0) {
             this.pc = pc;
             this.budget = budget;
-            this.storeSlow(op, rs2, a, o);
+            this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o);
             this.pc = pc + len;
             throw RESTART;
           }
           switch (op) {
             case Op.SD:
               if ((o & 7) === 0) ramF64[o >>> 3] = xF[rs2]!;
-              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, a, o); }
+              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o); }
               break;
             case Op.SW:
               if ((o & 3) === 0) ram32[o >>> 2] = x32[2 * rs2]!;
-              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, a, o); }
+              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o); }
               break;
             case Op.SH:
               if ((o & 1) === 0) ram16[o >>> 1] = x32[2 * rs2]!;
-              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, a, o); }
+              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o); }
               break;
             default:
               ram8[o] = x32[2 * rs2]!;
