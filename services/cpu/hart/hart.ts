@@ -17,6 +17,7 @@
  * - cycle counts retired instructions (as instret); hpm counters read 0.
  */
 import type { AddressSpace } from '../bus.js';
+import { Tlb, tlbIndex } from './tlb.js';
 import { accessSize, decode16, decode32, Op } from './decode.js';
 import {
   CSR, ENVCFG, EXC, IRQ, MEDELEG_WRITABLE, MIP_MEIP, MIP_MSIP, MIP_MTIP, MIP_SEIP, MIP_SSIP, MIP_STIP, MS,
@@ -35,14 +36,12 @@ export const TRAP = { trap: true };
 /** Thrown after an instruction completed when the loop must reload its cached state. */
 const RESTART = { restart: true };
 
-const TLB_SIZE = 1024;
 /** CSRs whose writes change nothing the hart's loop caches or checks (execCsr). */
 const QUIET_CSRS = new Set<number>([CSR.sscratch, CSR.sepc, CSR.scause, CSR.stval, CSR.mscratch, CSR.mepc, CSR.mcause, CSR.mtval]);
 
 /** How much an entry after MAX_BLOCK straight-line instructions heats (others: 1). */
 const LONG_RUN_HEAT = Number(process.env.TSEMU_LONG_HEAT ?? 4);
 
-const TLB_MASK = TLB_SIZE - 1;
 const ACC_R = 0;
 const ACC_W = 1;
 const ACC_X = 2;
@@ -83,13 +82,6 @@ export interface HartEnv {
   resetPc?: number;
 }
 
-class Tlb {
-  readonly tag = new Float64Array(TLB_SIZE).fill(NaN);
-  readonly off = new Float64Array(TLB_SIZE);
-  flush(): void {
-    this.tag.fill(NaN);
-  }
-}
 
 /** Shared by pages without translated blocks (never written). */
 const NO_BLOCKS: (BlockFn | undefined)[] = new Array<BlockFn | undefined>(2048).fill(undefined);
@@ -384,12 +376,8 @@ export class Hart {
     const xF = this.xF;
     const ramF64 = this.ramF64;
     const codePages = this.codePages;
-    const tR = this.tlbR;
-    const tW = this.tlbW;
-    const rTag = tR.tag;
-    const rOff = tR.off;
-    const wTag = tW.tag;
-    const wOff = tW.off;
+    const rT = this.tlbR.e;
+    const wT = this.tlbW.e;
     // The pc is vb + off: vb the virtual base of the fetch page, off an int32 byte offset
     // into it, so the per-instruction path does int32 arithmetic only (a pc in one double
     // cost V8 a representation check on every instruction). lim is 4096 while the page
@@ -443,7 +431,7 @@ export class Hart {
         if (blk !== undefined) {
           if (budget >= MAX_BLOCK) {
             this.budget = budget;
-            let next = blk(this, rTag, rOff, wTag, wOff);
+            let next = blk(this, rT, wT);
             budget = this.budget;
             // an odd pc: the block stopped before an instruction that needs a slow path;
             // interpret that one, and the next is an entry again
@@ -496,22 +484,24 @@ export class Hart {
       switch (w & 1023) {
         // 64-bit add/sub on the 32-bit halves: plain number math, nothing allocated
         case Op.ADDI: {
+          // the carry out of the low word is the unsigned wrap of its sum
           const lo = x32[2 * rs1]!;
-          const sum = (lo >>> 0) + (imm >>> 0);
-          x32[2 * rd + 1] = (x32[2 * rs1 + 1]! + (imm >> 31) + (sum > 4294967295 ? 1 : 0)) | 0;
-          x32[2 * rd] = sum | 0;
+          const l = (lo + imm) | 0;
+          x32[2 * rd + 1] = (x32[2 * rs1 + 1]! + (imm >> 31) + ((l >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
+          x32[2 * rd] = l;
           break;
         }
         case Op.ADD: {
-          const sum = (x32[2 * rs1]! >>> 0) + (x32[2 * rs2]! >>> 0);
-          x32[2 * rd + 1] = (x32[2 * rs1 + 1]! + x32[2 * rs2 + 1]! + (sum > 4294967295 ? 1 : 0)) | 0;
-          x32[2 * rd] = sum | 0;
+          const lo = x32[2 * rs1]!;
+          const l = (lo + x32[2 * rs2]!) | 0;
+          x32[2 * rd + 1] = (x32[2 * rs1 + 1]! + x32[2 * rs2 + 1]! + ((l >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
+          x32[2 * rd] = l;
           break;
         }
         case Op.SUB: {
-          const a = x32[2 * rs1]! >>> 0;
-          const b = x32[2 * rs2]! >>> 0;
-          x32[2 * rd + 1] = (x32[2 * rs1 + 1]! - x32[2 * rs2 + 1]! - (a < b ? 1 : 0)) | 0;
+          const a = x32[2 * rs1]!;
+          const b = x32[2 * rs2]!;
+          x32[2 * rd + 1] = (x32[2 * rs1 + 1]! - x32[2 * rs2 + 1]! - ((a >>> 0) < (b >>> 0) ? 1 : 0)) | 0;
           x32[2 * rd] = (a - b) | 0;
           break;
         }
@@ -574,43 +564,45 @@ export class Hart {
           break;
         }
         case Op.LD: case Op.LW: case Op.LWU: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU: {
-          const a = x32[2 * rs1 + 1]! * TWO32 + (x32[2 * rs1]! >>> 0) + imm;
-          const vpn = Math.floor(a / 4096);
-          const t = vpn & TLB_MASK;
+          // the address as int32 halves: l + h * 2^32
+          const b0 = x32[2 * rs1]!;
+          const l = (b0 + imm) | 0;
+          const h = (x32[2 * rs1 + 1]! + (imm >= 0 ? ((l >>> 0) < (b0 >>> 0) ? 1 : 0) : ((l >>> 0) > (b0 >>> 0) ? -1 : 0))) | 0;
+          const t = tlbIndex(l);
           let o: number;
-          if (rTag[t] === vpn) o = rOff[t]! + (a - vpn * 4096);
+          if (rT[t] === (l & -4096) && rT[t + 1] === h) o = (rT[t + 2]! + (l & 4095)) >>> 0;
           else {
             this.pc = pc;
             this.budget = budget;
-            o = this.translateSlow(a, ACC_R, accessSize(w & 1023));
+            o = this.translateSlow(h * TWO32 + (l >>> 0), ACC_R, accessSize(w & 1023));
           }
           const op = w & 1023;
           if (o < 0) {
             this.pc = pc;
             this.budget = budget;
-            this.mmioLoad(op, rd, -1 - o, a);
+            this.mmioLoad(op, rd, -1 - o, h * TWO32 + (l >>> 0));
             break;
           }
           switch (op) {
             case Op.LD:
               if ((o & 7) === 0) xF[rd] = ramF64[o >>> 3]!;
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
               break;
             case Op.LW:
               if ((o & 3) === 0) { const v = ram32[o >>> 2]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
               break;
             case Op.LWU:
               if ((o & 3) === 0) { x32[2 * rd] = ram32[o >>> 2]!; x32[2 * rd + 1] = 0; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
               break;
             case Op.LH:
               if ((o & 1) === 0) { const v = ram16[o >>> 1]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
               break;
             case Op.LHU:
               if ((o & 1) === 0) { x32[2 * rd] = ramU16[o >>> 1]!; x32[2 * rd + 1] = 0; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, a); }
+              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
               break;
             case Op.LB: { const v = (ram8[o]! << 24) >> 24; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; break; }
             default: x32[2 * rd] = ram8[o]!; x32[2 * rd + 1] = 0; break;
@@ -618,42 +610,43 @@ export class Hart {
           break;
         }
         case Op.SD: case Op.SW: case Op.SH: case Op.SB: {
-          const a = x32[2 * rs1 + 1]! * TWO32 + (x32[2 * rs1]! >>> 0) + imm;
-          const vpn = Math.floor(a / 4096);
-          const t = vpn & TLB_MASK;
+          const b0 = x32[2 * rs1]!;
+          const l = (b0 + imm) | 0;
+          const h = (x32[2 * rs1 + 1]! + (imm >= 0 ? ((l >>> 0) < (b0 >>> 0) ? 1 : 0) : ((l >>> 0) > (b0 >>> 0) ? -1 : 0))) | 0;
+          const t = tlbIndex(l);
           let o: number;
-          if (wTag[t] === vpn) o = wOff[t]! + (a - vpn * 4096);
+          if (wT[t] === (l & -4096) && wT[t + 1] === h) o = (wT[t + 2]! + (l & 4095)) >>> 0;
           else {
             this.pc = pc;
             this.budget = budget;
-            o = this.translateSlow(a, ACC_W, accessSize(w & 1023));
+            o = this.translateSlow(h * TWO32 + (l >>> 0), ACC_W, accessSize(w & 1023));
           }
           const op = w & 1023;
           if (o < 0) {
             this.pc = pc;
             this.budget = budget;
-            this.mmioStore(op, rs2, -1 - o, a);
+            this.mmioStore(op, rs2, -1 - o, h * TWO32 + (l >>> 0));
             break;
           }
           if (codePages[o >>> 12] !== 0) {
             this.pc = pc;
             this.budget = budget;
-            this.storeSlow(op, rs2, a, o);
+            this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o);
             this.pc = pc + len;
             throw RESTART;
           }
           switch (op) {
             case Op.SD:
               if ((o & 7) === 0) ramF64[o >>> 3] = xF[rs2]!;
-              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, a, o); }
+              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o); }
               break;
             case Op.SW:
               if ((o & 3) === 0) ram32[o >>> 2] = x32[2 * rs2]!;
-              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, a, o); }
+              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o); }
               break;
             case Op.SH:
               if ((o & 1) === 0) ram16[o >>> 1] = x32[2 * rs2]!;
-              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, a, o); }
+              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o); }
               break;
             default:
               ram8[o] = x32[2 * rs2]!;
@@ -1155,8 +1148,10 @@ export class Hart {
   /** SFENCE.VMA with an address: that page's translations only. */
   private flushTlbPage(va: number): void {
     const vpn = Math.floor(va / 4096);
-    const t = vpn & TLB_MASK;
-    for (const set of this.tlbs) for (const tlb of set) if (tlb.tag[t] === vpn) tlb.tag[t] = NaN;
+    const lo = va | 0;
+    const hi = Math.floor(va / TWO32) | 0;
+    const t = tlbIndex(lo);
+    for (const set of this.tlbs) for (const tlb of set) if (tlb.e[t] === (lo & -4096) && tlb.e[t + 1] === hi) tlb.e[t] = 1;
     const ci = vpn & (FETCH_CACHE - 1);
     if (this.fcTag[ci] === vpn) this.fcTag[ci] = NaN;
     this.fetchVBase = NaN;
@@ -1170,10 +1165,10 @@ export class Hart {
    * device, -1 - physical address. Raises page/access faults. Fills the TLB for RAM pages.
    */
   translate(va: number, acc: number, tvalPc?: number, size = 1): number {
-    const vpn = Math.floor(va / 4096);
-    const tlb = acc === ACC_R ? this.tlbR : acc === ACC_W ? this.tlbW : this.tlbX;
-    const t = vpn & TLB_MASK;
-    if (tlb.tag[t] === vpn) return tlb.off[t]! + (va - vpn * 4096);
+    const e = (acc === ACC_R ? this.tlbR : acc === ACC_W ? this.tlbW : this.tlbX).e;
+    const lo = va | 0;
+    const t = tlbIndex(lo);
+    if (e[t] === (lo & -4096) && e[t + 1] === (Math.floor(va / TWO32) | 0)) return (e[t + 2]! + (lo & 4095)) >>> 0;
     return this.translateSlow(va, acc, size, tvalPc);
   }
 
@@ -1201,10 +1196,8 @@ export class Hart {
     const o = pa - this.ramBase;
     if (o >= 0 && o < this.ramSize) {
       if (cacheable) {
-        const vpn = Math.floor(va / 4096);
-        const tlb = this.tlbs[priv]![acc]!;
-        tlb.tag[vpn & TLB_MASK] = vpn;
-        tlb.off[vpn & TLB_MASK] = o - (o % 4096);
+        const lo = va | 0;
+        this.tlbs[priv]![acc]!.set(tlbIndex(lo), lo, Math.floor(va / TWO32) | 0, o - (o % 4096));
       }
       return o;
     }

@@ -14,7 +14,7 @@
  * traps, MMIO, self-modifying code and CSRs behave exactly as in the interpreter.
  *
  * Contract with the hart (hart.ts runChunk):
- *  - called as fn(h, rTag, rOff, wTag, wOff) with h.budget >= MAX_BLOCK; returns the next
+ *  - called as fn(h, rT, wT) (the read and write TLBs' entries, tlb.ts) with h.budget >= MAX_BLOCK; returns the next
  *    pc and leaves h.budget lowered by the instructions it retired;
  *  - every call out of a block (BlockHost) first sets h.pc to the instruction's pc and
  *    h.budget as the interpreter has it there (already lowered for that instruction), so
@@ -30,6 +30,10 @@
  */
 import { accessSize, Op } from './decode.js';
 import { bitmanip, divide, mulh64, shift, umulhi } from './int64.js';
+import { TLB_SIZE } from './tlb.js';
+
+/** tlb.ts tlbIndex as a mask on lo >>> 10. */
+const TLB_INDEX_MASK = (TLB_SIZE - 1) << 2;
 
 /** Longest block, in instructions; the hart enters a block only with this much budget. */
 export const MAX_BLOCK = 64;
@@ -80,12 +84,12 @@ const CALLS = {
   blockPause: (h: BlockHost, next: number, b: number, n: number) => h.blockPause(next, b, n),
   /**
    * Leaves for `target` with the budget at b - n. When `slot` is a slot of this page, or
-   * FAR (a target in another page, or not constant: a JALR), and the target's block
+   * FAR or DYN (a target in another page, or not constant: a JALR), and the target's block
    * exists, runs it from here (as QEMU chains translation blocks) instead of returning to
    * the dispatch loop. -1: return to the loop (a stop before a slow instruction).
    */
   chain: (h: BlockHost, fns: BlockFns, slot: number, b: number, n: number, target: number,
-    rTag: Float64Array, rOff: Float64Array, wTag: Float64Array, wOff: Float64Array): number => {
+    rT: Int32Array, wT: Int32Array): number => {
     const nb = b - n;
     h.budget = nb;
     // The page cannot have been dropped or rebased since this block was entered: that
@@ -94,7 +98,7 @@ const CALLS = {
       const f = slot >= 0 ? fns[slot] : h.blockFor(target);
       if (f !== undefined) {
         h.chainDepth++;
-        const r = f(h, rTag, rOff, wTag, wOff);
+        const r = f(h, rT, wT);
         h.chainDepth--;
         return r;
       }
@@ -106,6 +110,9 @@ const CALLS = {
 /** chain's slot for a target outside the block's page (looked up by pc). */
 const FAR = -3;
 
+/** chain's slot for a JALR's target (in T at the exit site): looked up by pc like FAR. */
+const DYN = -4;
+
 /** How deep blocks may call blocks (each is a host stack frame). */
 const MAX_CHAIN = 32;
 
@@ -116,7 +123,7 @@ const MAX_CHAIN = 32;
  */
 export type BlockFns = (BlockFn | undefined)[];
 
-export type BlockFn = (h: BlockHost, rTag: Float64Array, rOff: Float64Array, wTag: Float64Array, wOff: Float64Array) => number;
+export type BlockFn = (h: BlockHost, rT: Int32Array, wT: Int32Array) => number;
 
 /** The arrays a block closes over (the hart's registers and RAM views). */
 export interface BlockEnv {
@@ -312,9 +319,23 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
     return exitTo(k, target);
   };
   const ea = (rs1: number, imm: number) => (rs1 === 0 ? `${imm}` : `${hi(rs1)} * 4294967296 + (${lo(rs1)} >>> 0) + ${imm}`);
+  /**
+   * A load or store's address rs1 + imm as int32 halves in locals l (low) and g (high),
+   * and its TLB entry's index in t (tlb.ts): no 64-bit double arithmetic on the way to a hit.
+   */
+  const addr = (rs1: number, imm: number) => {
+    const L = lo(rs1);
+    const H = hi(rs1);
+    const sum = rs1 === 0 ? `l = ${imm}; g = ${imm >> 31};`
+      : imm === 0 ? `l = ${L}; g = ${H};`
+      : `l = (${L} + ${imm}) | 0; g = (${H} + ${imm > 0 ? `((l >>> 0) < (${L} >>> 0) ? 1 : 0)` : `((l >>> 0) > (${L} >>> 0) ? -1 : 0)`}) | 0;`;
+    return `${sum} t = (l >>> 10) & ${TLB_INDEX_MASK};`;
+  };
 
   let k = 0;
   let ended = false;
+  /** Whether a JALR leaves through the exit site (with its target in T). */
+  let dynamic = false;
   const targets = [...new Set(inner.values())].sort((p, q) => q - p);
   if (targets.length > 0) out.push(targets.map((j) => `F${j}: {`).join(' '));
   for (; k <= last && !ended; k++) {
@@ -331,15 +352,16 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         if (rd === 32) break;
         if (rs1 === 0) setConst(rd, imm);
         else if (imm === 0) out.push(`${dl(rd)} = ${lo(rs1)}; ${dh(rd)} = ${hi(rs1)};`);
-        else out.push(`{ const s = (${lo(rs1)} >>> 0) + ${imm >>> 0}; ${dh(rd)} = (${hi(rs1)} + ${imm >> 31} + (s > 4294967295 ? 1 : 0)) | 0; ${dl(rd)} = s | 0; }`);
+        // int32 halves; the carry out of the low word is the unsigned wrap of its sum
+        else out.push(`{ const l = (${lo(rs1)} + ${imm}) | 0; ${dh(rd)} = (${hi(rs1)} + ${imm >> 31} + ((l >>> 0) < (${lo(rs1)} >>> 0) ? 1 : 0)) | 0; ${dl(rd)} = l; }`);
         break;
       case Op.ADD:
         if (rd === 32) break;
-        out.push(`{ const s = (${lo(rs1)} >>> 0) + (${lo(rs2)} >>> 0); ${dh(rd)} = (${hi(rs1)} + ${hi(rs2)} + (s > 4294967295 ? 1 : 0)) | 0; ${dl(rd)} = s | 0; }`);
+        out.push(`{ const l = (${lo(rs1)} + ${lo(rs2)}) | 0; ${dh(rd)} = (${hi(rs1)} + ${hi(rs2)} + ((l >>> 0) < (${lo(rs1)} >>> 0) ? 1 : 0)) | 0; ${dl(rd)} = l; }`);
         break;
       case Op.SUB:
         if (rd === 32) break;
-        out.push(`{ const a = ${lo(rs1)} >>> 0; const c = ${lo(rs2)} >>> 0; ${dh(rd)} = (${hi(rs1)} - ${hi(rs2)} - (a < c ? 1 : 0)) | 0; ${dl(rd)} = (a - c) | 0; }`);
+        out.push(`{ const a = ${lo(rs1)}; const c = ${lo(rs2)}; ${dh(rd)} = (${hi(rs1)} - ${hi(rs2)} - ((a >>> 0) < (c >>> 0) ? 1 : 0)) | 0; ${dl(rd)} = (a - c) | 0; }`);
         break;
       case Op.LUI:
         setConst(rd, imm);
@@ -357,9 +379,12 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
       case Op.JALR:
         out.push(`{ const t = ${ea(rs1, imm)};`);
         setConst(rd, next);
-        out.push(STORE);
-        out.push(`if (t >= ${TWO53} || t <= -${TWO53}) blockWideJump(h, ${rs1}, ${imm}, ${pc}, B, ${n(k + 1)});`);
-        out.push(`return chain(h, fns, ${FAR}, B, ${n(k + 1)}, t - (t & 1 ? 1 : 0), rTag, rOff, wTag, wOff); }`);
+        out.push(`if (t >= ${TWO53} || t <= -${TWO53}) { ${STORE} blockWideJump(h, ${rs1}, ${imm}, ${pc}, B, ${n(k + 1)}); }`);
+        // out through the one exit site like every other way out (its stores and the
+        // chain call are warm there: a block V8 optimized while it looped, before its
+        // return was ever taken, is not deoptimized by the first return)
+        out.push(`T = t - (t & 1 ? 1 : 0); E = ${addExit(k + 1, NaN, DYN)}; break out; }`);
+        dynamic = true;
         ended = true;
         break;
       case Op.BEQ:
@@ -376,11 +401,10 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
       }
       case Op.LD: case Op.LW: case Op.LWU: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU: {
         const size = accessSize(op);
-        out.push(`a = ${ea(rs1, imm)}; vpn = Math.floor(a / 4096); t = vpn & 1023;`);
-        out.push(`if (rTag[t] !== vpn) ${stop(k, pc)}`);
-        out.push('o = rOff[t] + (a - vpn * 4096);');
-        const bad = size === 1 ? 'o < 0' : `o < 0 || (o & ${size - 1}) !== 0`;
-        out.push(`if (${bad}) ${stop(k, pc)}`);
+        out.push(addr(rs1, imm));
+        out.push(`if (rT[t] !== (l & -4096) || rT[t + 1] !== g) ${stop(k, pc)}`);
+        out.push('o = (rT[t + 2] + (l & 4095)) >>> 0;');
+        if (size > 1) out.push(`if ((o & ${size - 1}) !== 0) ${stop(k, pc)}`);
         if (rd === 32) {
           // a load to x0 still faults like a load; nothing to keep
           break;
@@ -401,9 +425,9 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
       }
       case Op.SD: case Op.SW: case Op.SH: case Op.SB: {
         const size = accessSize(op);
-        out.push(`a = ${ea(rs1, imm)}; vpn = Math.floor(a / 4096); t = vpn & 1023;`);
-        out.push(`if (wTag[t] !== vpn) ${stop(k, pc)}`);
-        out.push('o = wOff[t] + (a - vpn * 4096);');
+        out.push(addr(rs1, imm));
+        out.push(`if (wT[t] !== (l & -4096) || wT[t + 1] !== g) ${stop(k, pc)}`);
+        out.push('o = (wT[t + 2] + (l & 4095)) >>> 0;');
         let fast: string;
         switch (op) {
           case Op.SD: fast = `s32[0] = ${lo(rs2)}; s32[1] = ${hi(rs2)}; ramF64[o >>> 3] = sF[0];`; break;
@@ -411,8 +435,8 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
           case Op.SH: fast = `ram16[o >>> 1] = ${lo(rs2)};`; break;
           default: fast = `ram8[o] = ${lo(rs2)};`; break;
         }
-        const bad = size === 1 ? 'o < 0' : `o < 0 || (o & ${size - 1}) !== 0`;
-        out.push(`if (${bad} || codePages[o >>> 12] !== 0) ${stop(k, pc)}`);
+        const bad = size === 1 ? '' : `(o & ${size - 1}) !== 0 || `;
+        out.push(`if (${bad}codePages[o >>> 12] !== 0) ${stop(k, pc)}`);
         out.push(fast);
         break;
       }
@@ -486,9 +510,9 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         // address arithmetic the kernel does everywhere with Zba: inline
         if (rd === 32) break;
         const s = op === Op.ADD_UW ? 0 : op - Op.SH1ADD + 1;
-        const sl = s === 0 ? `(${lo(rs1)} >>> 0)` : `((${lo(rs1)} << ${s}) >>> 0)`;
+        const sl = s === 0 ? lo(rs1) : `(${lo(rs1)} << ${s})`;
         const sh = op === Op.ADD_UW ? '0' : `((${hi(rs1)} << ${s}) | (${lo(rs1)} >>> ${32 - s}))`;
-        out.push(`{ const s = ${sl} + (${lo(rs2)} >>> 0); ${dh(rd)} = (${sh} + ${hi(rs2)} + (s > 4294967295 ? 1 : 0)) | 0; ${dl(rd)} = s | 0; }`);
+        out.push(`{ const a = ${sl}; const l = (a + ${lo(rs2)}) | 0; ${dh(rd)} = (${sh} + ${hi(rs2)} + ((l >>> 0) < (a >>> 0) ? 1 : 0)) | 0; ${dl(rd)} = l; }`);
         break;
       }
       case Op.ZEXT_H:
@@ -533,9 +557,9 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
   const load = regs.map((r) => `lo${r} = x32[${2 * r}]; hi${r} = x32[${2 * r + 1}];`).join(' ');
   const body = out.join('\n').replaceAll(STORE, store).replaceAll(RELOAD, load);
   const decl = regs.length === 0 ? '' : `\nlet ${regs.map((r) => `lo${r} = x32[${2 * r}], hi${r} = x32[${2 * r + 1}]`).join(', ')};`;
-  const head = `let a = 0, vpn = 0, t = 0, o = 0, E = 0, T = 0, D = 0;${decl}`;
+  const head = `let l = 0, g = 0, t = 0, o = 0, E = 0, T = 0, D = 0;${decl}`;
   // the one exit site: -2 is a slow path's own pc (budget already set), -1 no chaining
-  const tail = exN.length === 0 ? '' : `\n${store}\nconst s = EXS[E];\nif (s === -2) return T;\nreturn chain(h, fns, s, B, EXN[E]${counted ? ' - D' : ''}, EXT[E], rTag, rOff, wTag, wOff);`;
+  const tail = exN.length === 0 ? '' : `\n${store}\nconst s = EXS[E];\nif (s === -2) return T;\nreturn chain(h, fns, s, B, EXN[E]${counted ? ' - D' : ''}, ${dynamic ? `s === ${DYN} ? T : ` : ''}EXT[E], rT, wT);`;
   return {
     src: loops
       ? `let B = h.budget; ${head}\nout: for (;;) {\n${body}\n}${tail}`
@@ -557,7 +581,7 @@ export function compileBlock(insns: readonly BlockInsn[], env: BlockEnv, fns: Bl
   const factory = new Function(
     'x32', 'ram8', 'ram16', 'ramU16', 'ram32', 'ramF64', 'codePages', 'fenceWord', 'sF', 's32', 'EXN', 'EXT', 'EXS',
     'fns', 'chain', 'mulh64', 'umulhi', 'divide', 'shift', 'bitmanip', 'blockSlow', 'blockWideJump', 'blockPause',
-    `'use strict'; return function block(h, rTag, rOff, wTag, wOff) {\n${src}\n};`,
+    `'use strict'; return function block(h, rT, wT) {\n${src}\n};`,
   ) as (...args: unknown[]) => BlockFn;
   return factory(env.x32, env.ram8, env.ram16, env.ramU16, env.ram32, env.ramF64, env.codePages, env.fenceWord,
     SCRATCH_F, SCRATCH_32, Int32Array.from(exN), Float64Array.from(exT), Int32Array.from(exS),
