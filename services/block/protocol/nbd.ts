@@ -16,8 +16,10 @@ import { registerProtocol, type ProtocolOpenOptions } from './registry.js';
 
 /** The most one request moves, whatever the server allows (the spec's safe default). */
 const MAX_REQUEST = 32 << 20;
-/** Effect-only requests (trim, write zeroes, block status) are cut at 2 GiB. */
+/** Effect-only requests (trim, write zeroes) are cut at 2 GiB. */
 const MAX_EFFECT = 0x80000000;
+/** Block status asks for at most INT_MAX bytes (aligned down), as QEMU does without extended headers. */
+const MAX_STATUS = 0x7fffffff;
 const RECONNECT_MIN_MS = 50;
 const RECONNECT_MAX_MS = 2000;
 
@@ -33,6 +35,8 @@ export class NbdProtocol implements BlockProtocol {
   private rmw: Promise<void> = Promise.resolve();
   private readonly info: W.ExportInfo;
   private readonly maxIo: number;
+  /** The longest block status request: see blockStatus. */
+  private readonly maxStatus: number;
 
   private constructor(
     readonly filename: string,
@@ -43,6 +47,12 @@ export class NbdProtocol implements BlockProtocol {
     this.info = conn.info;
     const min = this.info.minBlock;
     this.maxIo = Math.max(min, Math.floor(Math.min(this.info.maxPayload, MAX_REQUEST) / min) * min);
+    // The spec lets a client ask for block status past the server's maximum block size (no
+    // payload moves) but lets the server refuse such a request with EINVAL or EOVERFLOW. QEMU
+    // asks for up to INT_MAX regardless; we stay inside an advertised maximum, which costs a
+    // request per maximum (e.g. 32 per GiB against qemu-nbd's 32 MiB) and never a refusal.
+    const statusCap = this.info.blockSizesAdvertised ? Math.min(this.info.maxPayload, MAX_STATUS) : MAX_STATUS;
+    this.maxStatus = Math.max(min, Math.floor(statusCap / min) * min);
     this.watch(conn);
   }
 
@@ -326,7 +336,7 @@ export class NbdProtocol implements BlockProtocol {
     let pos = offset;
     while (pos < end) {
       const a = Math.floor(pos / min) * min;
-      const n = Math.min(end - a, MAX_EFFECT);
+      const n = Math.min(end - a, this.maxStatus);
       const req = await this.run(W.CMD_BLOCK_STATUS, 0, a, n, null);
       let at = a;
       for (const e of req.extents!) {
