@@ -28,8 +28,17 @@ export interface NativeSocketWriter {
 
 export type SocketWriterEvent = 'below' | 'error' | 'closed';
 
+/** native/src/file-writer.cc: positional writes to one file from a thread of its own, in the order given. */
+export interface NativeFileWriter {
+  /** Queues a pwrite of `bytes` (not copied: unchanged until the promise settles) at `offset`. */
+  write(bytes: Uint8Array, offset: number): Promise<void>;
+  /** Waits for the queue to drain, then ends the thread. */
+  close(): void;
+}
+
 export interface NativeAddon {
   SocketWriter: new (fd: number, onEvent: (kind: SocketWriterEvent, message?: string) => void, sndbuf?: number) => NativeSocketWriter;
+  FileWriter: new (fd: number) => NativeFileWriter;
   shmCreate(size: number, name?: string | null, reserve?: boolean): NativeShm;
   shmOpen(target: number | string, expectSize?: number): NativeShm;
   shmUnlink(name: string): void;
