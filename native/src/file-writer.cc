@@ -11,6 +11,7 @@
 #include "addon.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -211,8 +212,30 @@ class FileWriter : public Napi::ObjectWrap<FileWriter> {
   Shared* shared_ = nullptr;
 };
 
+// alignedBuffer(size): an ArrayBuffer of `size` zero bytes at a page-aligned address
+// (anonymous mmap, unmapped when collected). JS allocations of this size start 16 bytes
+// into a page, and the kernel's copy into user memory (read, recv) runs at about half speed
+// on such a destination on some CPUs (rep movsb, AMD EPYC here: 512 MiB of pread in 75 ms
+// instead of 40 ms); bulk I/O buffers come from here.
+Napi::Value AlignedBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "alignedBuffer(size)");
+  double size = info[0].As<Napi::Number>().DoubleValue();
+  if (!(size > 0) || size > 9007199254740991.0) throw Napi::RangeError::New(env, "alignedBuffer: bad size");
+  size_t n = static_cast<size_t>(size);
+  void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) ThrowErrno(env, "mmap", errno);
+  return Napi::ArrayBuffer::New(env, p, n, [](Napi::Env, void* data, size_t* len) {
+    munmap(data, *len);
+    delete len;
+  }, new size_t(n));
+}
+
 }  // namespace
 
-void InitFileWriter(Napi::Env env, Napi::Object exports) { FileWriter::Define(env, exports); }
+void InitFileWriter(Napi::Env env, Napi::Object exports) {
+  FileWriter::Define(env, exports);
+  exports.Set("alignedBuffer", Napi::Function::New(env, AlignedBuffer, "alignedBuffer"));
+}
 
 }  // namespace tsemu

@@ -19,6 +19,7 @@ import { CommandError, open, type Out } from './common.js';
 import type { DeflatePool } from './deflate-pool.js';
 import { parseSize } from './sizes.js';
 import { CACHE_MODES } from '../protocol/registry.js';
+import { alignedBuffer } from '../../common/native.js';
 
 interface Source {
   img: BlockImage;
@@ -221,7 +222,8 @@ export async function convert(argv: string[], io: Out): Promise<number> {
     const worker = async () => {
       // one buffer per task for the whole run: a fresh 2 MiB buffer per chunk costs the
       // allocation and its page faults every time
-      const whole = new Uint8Array(chunk);
+      // (page-aligned: the kernel copies into it at full speed; see alignedBuffer)
+      const whole = alignedBuffer(chunk);
       const words = new Int32Array(whole.buffer, 0, chunk >>> 2);
       while (next < total) {
         const pos = next;
