@@ -311,6 +311,37 @@ test('without an advertised maximum, block status asks for at most INT_MAX (alig
   t.true(big.every((n) => n <= 0x7fffffff && n % 512 === 0));
 });
 
+/** Lengths of the trim and write zeroes requests [type, length] a call sends. */
+async function effectLengths(t: ExecutionContext, size: number, extraInfo: Buffer | undefined, call: (p: NbdProtocol) => Promise<void>): Promise<Array<[number, number]>> {
+  const seen: Array<[number, number]> = [];
+  const uri = await fakeServer(t, {
+    size: BigInt(size),
+    flags: W.FLAG_HAS_FLAGS | W.FLAG_SEND_FLUSH | W.FLAG_SEND_TRIM | W.FLAG_SEND_WRITE_ZEROES,
+    extraInfo,
+    onRequest: (r, s) => {
+      seen.push([r.type, r.length]);
+      s.write(chunk(r, W.REPLY_FLAG_DONE, W.REPLY_TYPE_NONE, Buffer.alloc(0)));
+    },
+  });
+  const p = await NbdProtocol.open(uri);
+  await call(p);
+  await p.close();
+  return seen;
+}
+
+test('write zeroes requests stay within the maximum block size (32 MiB without one); trims go up to INT_MAX, as QEMU', async (t) => {
+  const mib = 1 << 20;
+  const small = await effectLengths(t, 8 * mib, blockSizes(512, 4096, mib), (p) => p.writeZeroes(0, 8 * mib, false));
+  t.deepEqual(small, new Array(8).fill([W.CMD_WRITE_ZEROES, mib]));
+  const trim = await effectLengths(t, 8 * mib, blockSizes(512, 4096, mib), (p) => p.discard(0, 8 * mib));
+  t.deepEqual(trim, [[W.CMD_TRIM, 8 * mib]]);
+  const size = 5 * 2 ** 30;
+  const zeroes = await effectLengths(t, size, undefined, (p) => p.writeZeroes(0, 96 * mib, true));
+  t.deepEqual(zeroes, new Array(3).fill([W.CMD_WRITE_ZEROES, 32 * mib]));
+  const big = await effectLengths(t, size, undefined, (p) => p.discard(0, size));
+  t.deepEqual(big, [[W.CMD_TRIM, 0x7fffffff], [W.CMD_TRIM, 0x7fffffff], [W.CMD_TRIM, size - 2 * 0x7fffffff]]);
+});
+
 test('a read-only export refuses writes before sending them; a write past the end is ENOSPC', async (t) => {
   let writes = 0;
   const uri = await fakeServer(t, { flags: W.FLAG_HAS_FLAGS | W.FLAG_READ_ONLY, onRequest: (r) => { if (r.type === W.CMD_WRITE) writes++; } });
