@@ -12,6 +12,13 @@
  * Each server gets one untimed pass first (page cache, JIT warm-up), so the figures are
  * steady-state throughput; every command runs in the same environment (bench/measure.ts
  * benchEnv). MiB/s of image data; ratio = tsemu / peer (above 1: tsemu is faster).
+ * The images are synced to disk before anything is timed (else the kernel may write the
+ * freshly made 1 GiB back ~30 s later, dirty_expire, which is about when the client runs start). The client
+ * converts take turns in alternating order (q,t then t,q), and each row also gives the
+ * best run's ratio: on a shared machine the noise only ever adds time, so the fastest of
+ * the runs is the closest to each tool's own cost, when the median still moves with the load.
+ * A convert's wall time includes its start (Node's ~50-70 ms before the first write against
+ * qemu-img's ~10-20), a fixed cost that weighs less the larger TSEMU_BENCH_NBD_MIB is.
  * Environment: TSEMU_BENCH_NBD_MIB (image size, default 512).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -29,6 +36,8 @@ export interface NbdBenchRow {
   peerMiBs: number | null;
   /** tsemu throughput / peer throughput. */
   ratio: number | null;
+  /** The same ratio from each tool's fastest run. */
+  bestRatio?: number | null;
 }
 
 
@@ -73,6 +82,7 @@ export async function benchNbd(root: string, workDir: string, repeats: number): 
   closeSync(fd);
   rmSync(qcow2, { force: true });
   execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2]);
+  execFileSync('sync');
   const tsemuNbd = join(root, 'bin/tsemu-nbd');
   const rows: NbdBenchRow[] = [];
 
@@ -114,17 +124,17 @@ export async function benchNbd(root: string, workDir: string, repeats: number): 
     for (const [name, source] of [['client convert', uri(kit.sock)], ['(convert from file)', raw]] as const) {
       const t: number[] = [];
       const q: number[] = [];
+      const runQ = () => { rmSync(out, { force: true }); q.push(timed('qemu-img', ['convert', '-O', 'raw', source, out])); };
+      const runT = () => { rmSync(out, { force: true }); t.push(timed(process.execPath, [join(root, 'bin/tsemu-img'), 'convert', '-O', 'raw', source, out])); };
       for (let i = 0; i < repeats; i++) {
-        rmSync(out, { force: true });
-        q.push(timed('qemu-img', ['convert', '-O', 'raw', source, out]));
-        rmSync(out, { force: true });
-        t.push(timed(process.execPath, [join(root, 'bin/tsemu-img'), 'convert', '-O', 'raw', source, out]));
+        if (i % 2) { runT(); runQ(); } else { runQ(); runT(); }
       }
       const tm = median(t);
       const qm = median(q);
       rows.push({
         name, tsemu: 'tsemu-img convert', peer: 'qemu-img convert', tsemuMiBs: tm ? mib / tm : null, peerMiBs: qm ? mib / qm : null,
         ratio: tm && qm ? qm / tm : null,
+        bestRatio: t.length && q.length ? Math.min(...q) / Math.min(...t) : null,
       });
     }
   } finally {
@@ -142,7 +152,8 @@ export function nbdTable(rows: NbdBenchRow[]): string {
   const out = [`NBD throughput (${mib} MiB image; nbdcopy to null: for servers, convert -O raw to tmpfs for clients), MiB/s, median:`];
   const f = (x: number | null) => (x === null ? '-' : x.toFixed(0));
   for (const r of rows) {
-    out.push(`  ${r.name.padEnd(20)} ${r.tsemu} ${f(r.tsemuMiBs)}, ${r.peer} ${f(r.peerMiBs)}, tsemu/peer ${r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`}`);
+    const best = r.bestRatio === undefined ? '' : ` (best runs ${r.bestRatio === null ? '-' : `${r.bestRatio.toFixed(2)}x`})`;
+    out.push(`  ${r.name.padEnd(20)} ${r.tsemu} ${f(r.tsemuMiBs)}, ${r.peer} ${f(r.peerMiBs)}, tsemu/peer ${r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`}${best}`);
   }
   return out.join('\n');
 }

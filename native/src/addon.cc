@@ -5,7 +5,7 @@
 
 namespace tsemu {
 
-static const char* ErrnoName(int err) {
+const char* ErrnoName(int err) {
   switch (err) {
     case EACCES: return "EACCES";
     case EPERM: return "EPERM";
@@ -22,6 +22,10 @@ static const char* ErrnoName(int err) {
     case EINTR: return "EINTR";
     case EAGAIN: return "EAGAIN";
     case ETIMEDOUT: return "ETIMEDOUT";
+    case EIO: return "EIO";
+    case EDQUOT: return "EDQUOT";
+    case EROFS: return "EROFS";
+    case ESPIPE: return "ESPIPE";
     default: return "EUNKNOWN";
   }
 }
@@ -64,6 +68,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFutex(env, exports);
   InitProcess(env, exports);
   InitSocketWriter(env, exports);
+  InitFileWriter(env, exports);
   return exports;
 }
 

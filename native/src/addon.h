@@ -10,6 +10,10 @@ void InitShm(Napi::Env env, Napi::Object exports);
 void InitFutex(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
 void InitSocketWriter(Napi::Env env, Napi::Object exports);
+void InitFileWriter(Napi::Env env, Napi::Object exports);
+
+// The errno's name (ENOSPC, EIO, ...), EUNKNOWN for the rest.
+const char* ErrnoName(int err);
 
 // Throws a JS Error whose message names the operation and errno, and whose `code` is
 // the errno name (ENOSPC, EACCES, ...), so callers can branch on it.

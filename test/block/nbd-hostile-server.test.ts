@@ -258,6 +258,90 @@ test('block status: extents past the request, or of length 0, are refused', asyn
   }
 });
 
+/** A block size NBD_REP_INFO payload. */
+function blockSizes(min: number, preferred: number, max: number): Buffer {
+  const b = Buffer.alloc(14);
+  b.writeUInt16BE(W.INFO_BLOCK_SIZE, 0);
+  b.writeUInt32BE(min, 2);
+  b.writeUInt32BE(preferred, 6);
+  b.writeUInt32BE(max >>> 0, 10);
+  return b;
+}
+
+/** Block status over [0, size) against a server answering each request with one data extent. */
+async function statusLengths(t: ExecutionContext, size: number, extraInfo?: Buffer): Promise<number[]> {
+  const lengths: number[] = [];
+  const uri = await fakeServer(t, {
+    size: BigInt(size),
+    extraInfo,
+    onRequest: (r, s) => {
+      if (r.type !== W.CMD_BLOCK_STATUS) return;
+      lengths.push(r.length);
+      t.true(r.offset + r.length <= size, 'block status stays inside the export');
+      const p = Buffer.alloc(12);
+      p.writeUInt32BE(ALLOC_ID, 0);
+      p.writeUInt32BE(r.length, 4);
+      s.write(chunk(r, W.REPLY_FLAG_DONE, W.REPLY_TYPE_BLOCK_STATUS, p));
+    },
+  });
+  const p = await NbdProtocol.open(uri);
+  const ext = await p.blockStatus(0, size);
+  t.deepEqual(ext.map((e) => [e.offset, e.length, e.data]), [[0, size, true]]);
+  await p.close();
+  return lengths;
+}
+
+test('block status requests stay within an advertised maximum block size', async (t) => {
+  const lengths = await statusLengths(t, 8 << 20, blockSizes(512, 4096, 1 << 20));
+  t.deepEqual(lengths, new Array(8).fill(1 << 20));
+});
+
+test('block status requests are cut at the maximum aligned down to the minimum block', async (t) => {
+  const lengths = await statusLengths(t, 4 << 20, blockSizes(4096, 4096, (1 << 20) + 512));
+  t.true(lengths.every((n) => n === 1 << 20 || n === (4 << 20) % (1 << 20)), `lengths ${lengths.join(',')}`);
+  t.is(lengths.reduce((a, b) => a + b, 0), 4 << 20);
+});
+
+test('without an advertised maximum, block status asks for at most INT_MAX (aligned), as QEMU does', async (t) => {
+  const size = 5 * 2 ** 30;
+  t.deepEqual(await statusLengths(t, size), [0x7fffffff, 0x7fffffff, size - 2 * 0x7fffffff]);
+  // A large advertised maximum with a 512-byte minimum: INT_MAX aligned down to 512.
+  const big = await statusLengths(t, size, blockSizes(512, 4096, 0xffffffff));
+  t.is(big[0], 0x7ffffe00);
+  t.true(big.every((n) => n <= 0x7fffffff && n % 512 === 0));
+});
+
+/** Lengths of the trim and write zeroes requests [type, length] a call sends. */
+async function effectLengths(t: ExecutionContext, size: number, extraInfo: Buffer | undefined, call: (p: NbdProtocol) => Promise<void>): Promise<Array<[number, number]>> {
+  const seen: Array<[number, number]> = [];
+  const uri = await fakeServer(t, {
+    size: BigInt(size),
+    flags: W.FLAG_HAS_FLAGS | W.FLAG_SEND_FLUSH | W.FLAG_SEND_TRIM | W.FLAG_SEND_WRITE_ZEROES,
+    extraInfo,
+    onRequest: (r, s) => {
+      seen.push([r.type, r.length]);
+      s.write(chunk(r, W.REPLY_FLAG_DONE, W.REPLY_TYPE_NONE, Buffer.alloc(0)));
+    },
+  });
+  const p = await NbdProtocol.open(uri);
+  await call(p);
+  await p.close();
+  return seen;
+}
+
+test('write zeroes requests stay within the maximum block size (32 MiB without one); trims go up to INT_MAX, as QEMU', async (t) => {
+  const mib = 1 << 20;
+  const small = await effectLengths(t, 8 * mib, blockSizes(512, 4096, mib), (p) => p.writeZeroes(0, 8 * mib, false));
+  t.deepEqual(small, new Array(8).fill([W.CMD_WRITE_ZEROES, mib]));
+  const trim = await effectLengths(t, 8 * mib, blockSizes(512, 4096, mib), (p) => p.discard(0, 8 * mib));
+  t.deepEqual(trim, [[W.CMD_TRIM, 8 * mib]]);
+  const size = 5 * 2 ** 30;
+  const zeroes = await effectLengths(t, size, undefined, (p) => p.writeZeroes(0, 96 * mib, true));
+  t.deepEqual(zeroes, new Array(3).fill([W.CMD_WRITE_ZEROES, 32 * mib]));
+  const big = await effectLengths(t, size, undefined, (p) => p.discard(0, size));
+  t.deepEqual(big, [[W.CMD_TRIM, 0x7fffffff], [W.CMD_TRIM, 0x7fffffff], [W.CMD_TRIM, size - 2 * 0x7fffffff]]);
+});
+
 test('a read-only export refuses writes before sending them; a write past the end is ENOSPC', async (t) => {
   let writes = 0;
   const uri = await fakeServer(t, { flags: W.FLAG_HAS_FLAGS | W.FLAG_READ_ONLY, onRequest: (r) => { if (r.type === W.CMD_WRITE) writes++; } });

@@ -42,6 +42,12 @@ export interface BlockProtocol {
   pwrite(buf: Uint8Array, offset: number): Promise<void>;
   /** Makes every completed write durable (fsync for files). */
   flush(): Promise<void>;
+  /**
+   * Asks that writes from now on reach the host in the order pwrite was called, queued
+   * without waiting for the ones before (the file protocol's native writer thread). True if
+   * so; optional.
+   */
+  writeInOrder?(): boolean;
   /** Sets the length (grow or shrink). */
   truncate(size: number): Promise<void>;
   /** Deallocates a range; it reads as zeros afterwards. Optional: not all can. */

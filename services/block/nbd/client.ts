@@ -587,6 +587,7 @@ class Handshake {
     let minBlock = 1;
     let preferredBlock = 4096;
     let maxPayload = W.DEFAULT_MAX_PAYLOAD;
+    let blockSizesAdvertised = false;
     for (;;) {
       r = await this.reply(W.OPT_GO);
       if (r.type === W.REP_INFO) {
@@ -601,6 +602,7 @@ class Handshake {
           minBlock = r.data.readUInt32BE(2);
           preferredBlock = r.data.readUInt32BE(6);
           maxPayload = r.data.readUInt32BE(10);
+          blockSizesAdvertised = true;
           if (!isPow2(minBlock) || minBlock > 65536 || !isPow2(preferredBlock) || preferredBlock < minBlock || maxPayload < minBlock) {
             throw protocolError(`invalid block sizes ${minBlock}/${preferredBlock}/${maxPayload}`);
           }
@@ -617,7 +619,7 @@ class Handshake {
       throw protocolError(`unexpected reply ${r.type} to NBD_OPT_GO`);
     }
     if (size < 0) throw protocolError('NBD_OPT_GO succeeded without NBD_INFO_EXPORT');
-    return { info: checkInfo({ size, flags, minBlock, preferredBlock, maxPayload }), structured, allocationContext };
+    return { info: checkInfo({ size, flags, minBlock, preferredBlock, maxPayload, blockSizesAdvertised }), structured, allocationContext };
   }
 
   private async exportName(name: string, noZeroes: boolean): Promise<W.ExportInfo> {

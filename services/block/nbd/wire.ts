@@ -270,4 +270,6 @@ export interface ExportInfo {
   minBlock: number;
   preferredBlock: number;
   maxPayload: number;
+  /** Whether the server advertised its block sizes (NBD_INFO_BLOCK_SIZE); else the above are defaults. */
+  blockSizesAdvertised?: boolean;
 }

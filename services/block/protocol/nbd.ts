@@ -16,8 +16,10 @@ import { registerProtocol, type ProtocolOpenOptions } from './registry.js';
 
 /** The most one request moves, whatever the server allows (the spec's safe default). */
 const MAX_REQUEST = 32 << 20;
-/** Effect-only requests (trim, write zeroes, block status) are cut at 2 GiB. */
-const MAX_EFFECT = 0x80000000;
+/** Trim and block status cover at most INT_MAX bytes (aligned down) a request, as QEMU's do. */
+const MAX_EFFECT = 0x7fffffff;
+/** Write zeroes: at most this much a request, or the server's maximum if less (as QEMU). */
+const MAX_ZEROES = 32 << 20;
 const RECONNECT_MIN_MS = 50;
 const RECONNECT_MAX_MS = 2000;
 
@@ -33,6 +35,10 @@ export class NbdProtocol implements BlockProtocol {
   private rmw: Promise<void> = Promise.resolve();
   private readonly info: W.ExportInfo;
   private readonly maxIo: number;
+  /** The longest block status request (see the constructor), trim, and write zeroes. */
+  private readonly maxStatus: number;
+  private readonly maxTrim: number;
+  private readonly maxZeroes: number;
 
   private constructor(
     readonly filename: string,
@@ -43,6 +49,16 @@ export class NbdProtocol implements BlockProtocol {
     this.info = conn.info;
     const min = this.info.minBlock;
     this.maxIo = Math.max(min, Math.floor(Math.min(this.info.maxPayload, MAX_REQUEST) / min) * min);
+    // The spec lets a client ask for block status past the server's maximum block size (no
+    // payload moves) but lets the server refuse such a request with EINVAL or EOVERFLOW. QEMU
+    // asks for up to INT_MAX regardless; we stay inside an advertised maximum, which costs a
+    // request per maximum (e.g. 32 per GiB against qemu-nbd's 32 MiB) and never a refusal.
+    const statusCap = this.info.blockSizesAdvertised ? Math.min(this.info.maxPayload, MAX_EFFECT) : MAX_EFFECT;
+    this.maxStatus = Math.max(min, Math.floor(statusCap / min) * min);
+    // Trim up to INT_MAX (QEMU's max_pdiscard); write zeroes up to the server's maximum block
+    // size and at most 32 MiB (its max_pwrite_zeroes): a server may refuse longer ones.
+    this.maxTrim = Math.max(min, Math.floor(MAX_EFFECT / min) * min);
+    this.maxZeroes = Math.max(min, Math.floor(Math.min(MAX_ZEROES, this.info.maxPayload) / min) * min);
     this.watch(conn);
   }
 
@@ -268,8 +284,9 @@ export class NbdProtocol implements BlockProtocol {
   /** Runs an effect-only command over [offset, offset+length) in pieces the wire can carry. */
   private async effect(type: number, flags: number, offset: number, length: number): Promise<void> {
     const parts: Promise<NbdRequest>[] = [];
-    for (let done = 0; done < length; done += MAX_EFFECT) {
-      parts.push(this.run(type, flags, offset + done, Math.min(MAX_EFFECT, length - done), null));
+    const most = type === W.CMD_WRITE_ZEROES ? this.maxZeroes : this.maxTrim;
+    for (let done = 0; done < length; done += most) {
+      parts.push(this.run(type, flags, offset + done, Math.min(most, length - done), null));
     }
     await Promise.all(parts);
   }
@@ -326,7 +343,7 @@ export class NbdProtocol implements BlockProtocol {
     let pos = offset;
     while (pos < end) {
       const a = Math.floor(pos / min) * min;
-      const n = Math.min(end - a, MAX_EFFECT);
+      const n = Math.min(end - a, this.maxStatus);
       const req = await this.run(W.CMD_BLOCK_STATUS, 0, a, n, null);
       let at = a;
       for (const e of req.extents!) {
