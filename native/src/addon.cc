@@ -37,6 +37,19 @@ void ThrowErrno(Napi::Env env, const std::string& what, int err) {
   throw e;
 }
 
+Bytes Uint8Bytes(Napi::Env env, Napi::Value value, const char* what) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value ab;
+  size_t byteOffset = 0;
+  if (!value.IsTypedArray() || napi_get_typedarray_info(env, value, &type, &length, &data, &ab, &byteOffset) != napi_ok ||
+      type != napi_uint8_array) {
+    throw Napi::TypeError::New(env, std::string(what) + ": bytes must be a Uint8Array");
+  }
+  return {static_cast<uint8_t*>(data), length};
+}
+
 int32_t* Int32Slot(const Napi::CallbackInfo& info, size_t argArray, size_t argIndex) {
   Napi::Env env = info.Env();
   if (info.Length() <= argIndex || !info[argArray].IsTypedArray()) {

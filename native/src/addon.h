@@ -19,6 +19,14 @@ const char* ErrnoName(int err);
 // the errno name (ENOSPC, EACCES, ...), so callers can branch on it.
 [[noreturn]] void ThrowErrno(Napi::Env env, const std::string& what, int err);
 
+// The memory of a Uint8Array (a view of a SharedArrayBuffer too); throws a TypeError
+// "<what>: bytes must be a Uint8Array" for anything else.
+struct Bytes {
+  uint8_t* data;
+  size_t length;
+};
+Bytes Uint8Bytes(Napi::Env env, Napi::Value value, const char* what);
+
 // Returns the address of element `index` of an Int32Array, after bounds checks.
 int32_t* Int32Slot(const Napi::CallbackInfo& info, size_t argArray, size_t argIndex);
 

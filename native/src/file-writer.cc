@@ -158,15 +158,9 @@ class FileWriter : public Napi::ObjectWrap<FileWriter> {
     Napi::Env env = info.Env();
     if (!shared_) throw Napi::Error::New(env, "FileWriter is closed");
     if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "write(bytes, offset)");
-    Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* data = nullptr;
-    napi_value ab;
-    size_t byteOffset = 0;
-    if (napi_get_typedarray_info(env, ta, &type, &length, &data, &ab, &byteOffset) != napi_ok || type != napi_uint8_array) {
-      throw Napi::TypeError::New(env, "write: bytes must be a Uint8Array");
-    }
+    Bytes b = Uint8Bytes(env, info[0], "write");
+    size_t length = b.length;
+    void* data = b.data;
     double off = info[1].As<Napi::Number>().DoubleValue();
     if (!(off >= 0) || off + static_cast<double>(length) > 9007199254740991.0) throw Napi::RangeError::New(env, "write: bad offset");
     auto j = std::make_unique<Job>();
@@ -175,7 +169,7 @@ class FileWriter : public Napi::ObjectWrap<FileWriter> {
     j->offset = static_cast<uint64_t>(off);
     napi_value promise;
     if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) throw Napi::Error::New(env, "write: no promise");
-    napi_create_reference(env, ta, 1, &j->keep);
+    napi_create_reference(env, info[0], 1, &j->keep);
     if (shared_->outstanding++ == 0 && !shared_->reffed) {
       shared_->tsfn.Ref(env);
       shared_->reffed = true;

@@ -289,15 +289,9 @@ class SocketWriter : public Napi::ObjectWrap<SocketWriter> {
   Napi::Value Send(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "send(bytes, fd?, offset?, length?)");
-    Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* data = nullptr;
-    napi_value ab;
-    size_t byteOffset = 0;
-    if (napi_get_typedarray_info(env, ta, &type, &length, &data, &ab, &byteOffset) != napi_ok || type != napi_uint8_array) {
-      throw Napi::TypeError::New(env, "send: bytes must be a Uint8Array");
-    }
+    Bytes b = Uint8Bytes(env, info[0], "send");
+    size_t length = b.length;
+    void* data = b.data;
     Piece p;
     p.bytes.assign(static_cast<const char*>(data), length);
     if (info.Length() > 3) {
