@@ -1148,10 +1148,7 @@ export class Hart {
   /** SFENCE.VMA with an address: that page's translations only. */
   private flushTlbPage(va: number): void {
     const vpn = Math.floor(va / 4096);
-    const lo = va | 0;
-    const hi = Math.floor(va / TWO32) | 0;
-    const t = tlbIndex(lo);
-    for (const set of this.tlbs) for (const tlb of set) if (tlb.e[t] === (lo & -4096) && tlb.e[t + 1] === hi) tlb.e[t] = 1;
+    for (const set of this.tlbs) for (const tlb of set) tlb.drop(va);
     const ci = vpn & (FETCH_CACHE - 1);
     if (this.fcTag[ci] === vpn) this.fcTag[ci] = NaN;
     this.fetchVBase = NaN;
@@ -1165,11 +1162,8 @@ export class Hart {
    * device, -1 - physical address. Raises page/access faults. Fills the TLB for RAM pages.
    */
   translate(va: number, acc: number, tvalPc?: number, size = 1): number {
-    const e = (acc === ACC_R ? this.tlbR : acc === ACC_W ? this.tlbW : this.tlbX).e;
-    const lo = va | 0;
-    const t = tlbIndex(lo);
-    if (e[t] === (lo & -4096) && e[t + 1] === (Math.floor(va / TWO32) | 0)) return (e[t + 2]! + (lo & 4095)) >>> 0;
-    return this.translateSlow(va, acc, size, tvalPc);
+    const o = (acc === ACC_R ? this.tlbR : acc === ACC_W ? this.tlbW : this.tlbX).lookup(va);
+    return o >= 0 ? o : this.translateSlow(va, acc, size, tvalPc);
   }
 
   /** `size`: bytes of the access, for PMP entries that cover part of a page. */
@@ -1196,8 +1190,7 @@ export class Hart {
     const o = pa - this.ramBase;
     if (o >= 0 && o < this.ramSize) {
       if (cacheable) {
-        const lo = va | 0;
-        this.tlbs[priv]![acc]!.set(tlbIndex(lo), lo, Math.floor(va / TWO32) | 0, o - (o % 4096));
+        this.tlbs[priv]![acc]!.set(va, o - (o % 4096));
       }
       return o;
     }

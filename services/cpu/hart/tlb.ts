@@ -26,16 +26,36 @@ export class Tlb {
   constructor() {
     this.flush();
   }
-  /** Fills the entry at index `t` (tlbIndex). */
-  set(t: number, lo: number, hi: number, ramOffset: number): void {
+  /**
+   * The RAM offset of virtual address `va` (a 64-bit address as a double), or -1 if its page
+   * is not here. (The interpreter and the blocks inline this on int32 halves.)
+   */
+  lookup(va: number): number {
+    const lo = va | 0;
+    const t = tlbIndex(lo);
     const e = this.e;
+    return e[t] === (lo & -4096) && e[t + 1] === highWord(va) ? (e[t + 2]! + (lo & 4095)) >>> 0 : -1;
+  }
+
+  /** Maps the page of `va` to the RAM page at `ramPage` (a multiple of 4096). */
+  set(va: number, ramPage: number): void {
+    const e = this.e;
+    const lo = va | 0;
+    const t = tlbIndex(lo);
     e[t] = lo & -4096;
-    e[t + 1] = hi;
-    e[t + 2] = ramOffset;
+    e[t + 1] = highWord(va);
+    e[t + 2] = ramPage;
     const n = this.nFilled;
     if (n < FILL_LOG) this.filled[n] = t;
     if (n <= FILL_LOG) this.nFilled = n + 1;
   }
+  /** Forgets the page of `va`, if held. */
+  drop(va: number): void {
+    const lo = va | 0;
+    const t = tlbIndex(lo);
+    if (this.e[t] === (lo & -4096) && this.e[t + 1] === highWord(va)) this.e[t] = 1;
+  }
+
   flush(): void {
     const e = this.e;
     const n = this.nFilled;
@@ -47,6 +67,11 @@ export class Tlb {
 
 /** How many fills a TLB remembers for a cheap flush. */
 const FILL_LOG = 64;
+
+/** The high word of 64-bit address `va` held in a double (below 2^53 in magnitude). */
+function highWord(va: number): number {
+  return Math.floor(va / 4294967296) | 0;
+}
 
 /** The TLB index of the page holding virtual address low word `lo` (int32), times 4. */
 export function tlbIndex(lo: number): number {
