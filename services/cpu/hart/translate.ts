@@ -318,6 +318,11 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
     }
     return exitTo(k, target);
   };
+  /**
+   * The carry (1 or 0) out of `sum`, the int32 low word of `addend` plus another low word,
+   * both taken as unsigned: the sum wrapped below the addend.
+   */
+  const carry = (sum: string, addend: string) => `((${sum} >>> 0) < (${addend} >>> 0) ? 1 : 0)`;
   const ea = (rs1: number, imm: number) => (rs1 === 0 ? `${imm}` : `${hi(rs1)} * 4294967296 + (${lo(rs1)} >>> 0) + ${imm}`);
   /**
    * A load or store's address rs1 + imm as int32 halves in locals l (low) and g (high),
@@ -328,7 +333,7 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
     const H = hi(rs1);
     const sum = rs1 === 0 ? `l = ${imm}; g = ${imm >> 31};`
       : imm === 0 ? `l = ${L}; g = ${H};`
-      : `l = (${L} + ${imm}) | 0; g = (${H} + ${imm > 0 ? `((l >>> 0) < (${L} >>> 0) ? 1 : 0)` : `((l >>> 0) > (${L} >>> 0) ? -1 : 0)`}) | 0;`;
+      : `l = (${L} + ${imm}) | 0; g = (${H} + ${imm > 0 ? carry('l', L) : `((l >>> 0) > (${L} >>> 0) ? -1 : 0)`}) | 0;`;
     return `${sum} t = (l >>> 10) & ${TLB_INDEX_MASK};`;
   };
 
@@ -353,11 +358,11 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         if (rs1 === 0) setConst(rd, imm);
         else if (imm === 0) out.push(`${dl(rd)} = ${lo(rs1)}; ${dh(rd)} = ${hi(rs1)};`);
         // int32 halves; the carry out of the low word is the unsigned wrap of its sum
-        else out.push(`{ const l = (${lo(rs1)} + ${imm}) | 0; ${dh(rd)} = (${hi(rs1)} + ${imm >> 31} + ((l >>> 0) < (${lo(rs1)} >>> 0) ? 1 : 0)) | 0; ${dl(rd)} = l; }`);
+        else out.push(`{ const l = (${lo(rs1)} + ${imm}) | 0; ${dh(rd)} = (${hi(rs1)} + ${imm >> 31} + ${carry('l', lo(rs1))}) | 0; ${dl(rd)} = l; }`);
         break;
       case Op.ADD:
         if (rd === 32) break;
-        out.push(`{ const l = (${lo(rs1)} + ${lo(rs2)}) | 0; ${dh(rd)} = (${hi(rs1)} + ${hi(rs2)} + ((l >>> 0) < (${lo(rs1)} >>> 0) ? 1 : 0)) | 0; ${dl(rd)} = l; }`);
+        out.push(`{ const l = (${lo(rs1)} + ${lo(rs2)}) | 0; ${dh(rd)} = (${hi(rs1)} + ${hi(rs2)} + ${carry('l', lo(rs1))}) | 0; ${dl(rd)} = l; }`);
         break;
       case Op.SUB:
         if (rd === 32) break;
@@ -512,7 +517,7 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         const s = op === Op.ADD_UW ? 0 : op - Op.SH1ADD + 1;
         const sl = s === 0 ? lo(rs1) : `(${lo(rs1)} << ${s})`;
         const sh = op === Op.ADD_UW ? '0' : `((${hi(rs1)} << ${s}) | (${lo(rs1)} >>> ${32 - s}))`;
-        out.push(`{ const a = ${sl}; const l = (a + ${lo(rs2)}) | 0; ${dh(rd)} = (${sh} + ${hi(rs2)} + ((l >>> 0) < (a >>> 0) ? 1 : 0)) | 0; ${dl(rd)} = l; }`);
+        out.push(`{ const a = ${sl}; const l = (a + ${lo(rs2)}) | 0; ${dh(rd)} = (${sh} + ${hi(rs2)} + ${carry('l', 'a')}) | 0; ${dl(rd)} = l; }`);
         break;
       }
       case Op.ZEXT_H:
