@@ -48,17 +48,19 @@ export class NbdProtocol implements BlockProtocol {
   ) {
     this.info = conn.info;
     const min = this.info.minBlock;
-    this.maxIo = Math.max(min, Math.floor(Math.min(this.info.maxPayload, MAX_REQUEST) / min) * min);
+    /** A request length cap: `bytes` aligned down to the minimum block, and at least one block. */
+    const cap = (bytes: number) => Math.max(min, Math.floor(bytes / min) * min);
+    this.maxIo = cap(Math.min(this.info.maxPayload, MAX_REQUEST));
     // The spec lets a client ask for block status past the server's maximum block size (no
     // payload moves) but lets the server refuse such a request with EINVAL or EOVERFLOW. QEMU
     // asks for up to INT_MAX regardless; we stay inside an advertised maximum, which costs a
     // request per maximum (e.g. 32 per GiB against qemu-nbd's 32 MiB) and never a refusal.
     const statusCap = this.info.blockSizesAdvertised ? Math.min(this.info.maxPayload, MAX_EFFECT) : MAX_EFFECT;
-    this.maxStatus = Math.max(min, Math.floor(statusCap / min) * min);
+    this.maxStatus = cap(statusCap);
     // Trim up to INT_MAX (QEMU's max_pdiscard); write zeroes up to the server's maximum block
     // size and at most 32 MiB (its max_pwrite_zeroes): a server may refuse longer ones.
-    this.maxTrim = Math.max(min, Math.floor(MAX_EFFECT / min) * min);
-    this.maxZeroes = Math.max(min, Math.floor(Math.min(MAX_ZEROES, this.info.maxPayload) / min) * min);
+    this.maxTrim = cap(MAX_EFFECT);
+    this.maxZeroes = cap(Math.min(MAX_ZEROES, this.info.maxPayload));
     this.watch(conn);
   }
 
