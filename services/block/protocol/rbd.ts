@@ -113,14 +113,15 @@ export class RbdProtocol implements BlockProtocol {
    * Counts a request in flight until it settles, so close() can wait for the last one.
    * A failure reads "Could not VERB 'rbd:...': reason", or without `verb` as librbd's step
    * says it ("error creating snapshot: File exists": tsemu-img snapshot names the snapshot).
-   * One .then, no async frame: it is on every request's path.
+   * `done` maps the result (a read's zero fill). One .then, no async frame: it is on every
+   * request's path.
    */
-  private track<T>(p: Promise<T>, verb?: string): Promise<T> {
+  private track<T, R = T>(p: Promise<T>, verb?: string, done?: (v: T) => R): Promise<R> {
     this.pending++;
     return p.then(
       (v) => {
         this.settled();
-        return v;
+        return done ? done(v) : (v as unknown as R);
       },
       (e: unknown) => {
         this.settled();
@@ -147,41 +148,22 @@ export class RbdProtocol implements BlockProtocol {
       const inside = Math.max(0, Math.min(buf.length, this.length - offset));
       if (inside < buf.length) buf.fill(0, inside);
       if (inside === 0) return Promise.resolve();
-      const p = this.image.read(inside === buf.length ? buf : buf.subarray(0, inside), offset);
-      this.pending++;
-      return p.then(
-        (n) => {
-          this.settled();
-          if (n < inside) buf.fill(0, n, inside);
-        },
-        (e: unknown) => {
-          this.settled();
-          throw nativeError(e, this.filename, 'read');
-        },
-      );
+      return this.track(this.image.read(inside === buf.length ? buf : buf.subarray(0, inside), offset), 'read', (n) => {
+        if (n < inside) buf.fill(0, n, inside);
+      });
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
   // A write inside the image without writethrough, the usual one, takes the short way: no
-  // async frame, one .then (as pread); a throw still comes back as a rejection.
+  // async frame, one .then (track, as pread); a throw still comes back as a rejection.
   pwrite(buf: Uint8Array, offset: number): Promise<void> {
     try {
       this.check(true);
       if (buf.length === 0) return Promise.resolve();
       if (offset + buf.length > this.length || this.writeThrough) return this.pwriteSlow(buf, offset);
-      const p = this.image.write(buf, offset);
-      this.pending++;
-      return p.then(
-        () => {
-          this.settled();
-        },
-        (e: unknown) => {
-          this.settled();
-          throw nativeError(e, this.filename, 'write');
-        },
-      );
+      return this.track(this.image.write(buf, offset), 'write', () => undefined);
     } catch (e) {
       return Promise.reject(e);
     }
