@@ -30,12 +30,14 @@ const char* ErrnoName(int err) {
   }
 }
 
-void ThrowErrno(Napi::Env env, const std::string& what, int err) {
+Napi::Error ErrnoError(Napi::Env env, const std::string& what, int err) {
   Napi::Error e = Napi::Error::New(env, what + ": " + std::strerror(err));
   e.Set("code", Napi::String::New(env, ErrnoName(err)));
   e.Set("errno", Napi::Number::New(env, err));
-  throw e;
+  return e;
 }
+
+void ThrowErrno(Napi::Env env, const std::string& what, int err) { throw ErrnoError(env, what, err); }
 
 Bytes Uint8Bytes(Napi::Env env, Napi::Value value, const char* what) {
   napi_typedarray_type type;

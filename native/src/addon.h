@@ -15,8 +15,9 @@ void InitFileWriter(Napi::Env env, Napi::Object exports);
 // The errno's name (ENOSPC, EIO, ...), EUNKNOWN for the rest.
 const char* ErrnoName(int err);
 
-// Throws a JS Error whose message names the operation and errno, and whose `code` is
-// the errno name (ENOSPC, EACCES, ...), so callers can branch on it.
+// A JS Error whose message names the operation and errno, and whose `code` is the errno
+// name (ENOSPC, EACCES, ...), so callers can branch on it; ThrowErrno throws it.
+Napi::Error ErrnoError(Napi::Env env, const std::string& what, int err);
 [[noreturn]] void ThrowErrno(Napi::Env env, const std::string& what, int err);
 
 // The memory of a Uint8Array (a view of a SharedArrayBuffer too); throws a TypeError

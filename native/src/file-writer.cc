@@ -16,7 +16,6 @@
 
 #include <cerrno>
 #include <condition_variable>
-#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -73,10 +72,7 @@ void Deliver(Napi::Env env, Napi::Function, Shared* s, void*) {
     if (j->err == 0) {
       napi_resolve_deferred(env, j->deferred, env.Undefined());
     } else {
-      Napi::Error e = Napi::Error::New(env, std::string("pwrite: ") + std::strerror(j->err));
-      e.Set("code", Napi::String::New(env, ErrnoName(j->err)));
-      e.Set("errno", Napi::Number::New(env, j->err));
-      napi_reject_deferred(env, j->deferred, e.Value());
+      napi_reject_deferred(env, j->deferred, ErrnoError(env, "pwrite", j->err).Value());
     }
     napi_delete_reference(env, j->keep);
     delete j;
@@ -159,13 +155,11 @@ class FileWriter : public Napi::ObjectWrap<FileWriter> {
     if (!shared_) throw Napi::Error::New(env, "FileWriter is closed");
     if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "write(bytes, offset)");
     Bytes b = Uint8Bytes(env, info[0], "write");
-    size_t length = b.length;
-    void* data = b.data;
     double off = info[1].As<Napi::Number>().DoubleValue();
-    if (!(off >= 0) || off + static_cast<double>(length) > 9007199254740991.0) throw Napi::RangeError::New(env, "write: bad offset");
+    if (!(off >= 0) || off + static_cast<double>(b.length) > 9007199254740991.0) throw Napi::RangeError::New(env, "write: bad offset");
     auto j = std::make_unique<Job>();
-    j->data = static_cast<const uint8_t*>(data);
-    j->length = length;
+    j->data = b.data;
+    j->length = b.length;
     j->offset = static_cast<uint64_t>(off);
     napi_value promise;
     if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) throw Napi::Error::New(env, "write: no promise");

@@ -290,10 +290,8 @@ class SocketWriter : public Napi::ObjectWrap<SocketWriter> {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "send(bytes, fd?, offset?, length?)");
     Bytes b = Uint8Bytes(env, info[0], "send");
-    size_t length = b.length;
-    void* data = b.data;
     Piece p;
-    p.bytes.assign(static_cast<const char*>(data), length);
+    p.bytes.assign(reinterpret_cast<const char*>(b.data), b.length);
     if (info.Length() > 3) {
       p.fd = info[1].As<Napi::Number>().Int32Value();
       double off = info[2].As<Napi::Number>().DoubleValue();
