@@ -57,9 +57,12 @@ function transform(key) {
   src = src.replace(/\bimport\.meta\.url\b/g, '__importMetaUrl');
   if (/\bimport\.meta\b/.test(src)) fail(`${key} uses import.meta beyond import.meta.url`);
   if (/\bimport\s*\(\s*[^'"\s]/.test(src)) fail(`${key} has a dynamic import of a computed name`);
+  // (without esModuleInterop, `import * as x` is the module object itself, as in ESM; only a
+  // default import of a builtin would differ)
+  if (/^\s*import\s+[\w$]+\s*(?:,[^;]*)?from\s*['"]node:/m.test(src)) fail(`${key} has a default import of a builtin module`);
   const out = ts.transpileModule(src, {
     fileName: path,
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true, sourceMap: false, inlineSourceMap: false },
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: false, sourceMap: false, inlineSourceMap: false, removeComments: true },
   }).outputText.replace(/^\/\/# sourceMappingURL=.*$/m, '');
   const deps = [];
   for (const m of out.matchAll(/\brequire\((["'])([^"']+)\1\)/g)) {
