@@ -129,7 +129,7 @@ writeFileSync(files.manifest, JSON.stringify({ entry: ENTRY, files: stamp }));
 const work = mkdtempSync(join(tmpdir(), 'tsemu-bundle-'));
 const env = { ...process.env, TSEMU_IMG_WRITE_CODE_CACHE: files.cache };
 delete env.NODE_EXTRA_CA_CERTS;
-const img = (...args) => spawnSync(process.execPath, [join(root, 'bin/tsemu-img'), ...args], { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+const img = (...args) => spawnSync(process.execPath, [join(root, 'bin/tsemu-img'), ...args], { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 60_000 });
 let nbd;
 try {
   const raw = join(work, 'a.raw');
