@@ -85,36 +85,36 @@ while (queue.length) {
 }
 
 const parts = [
-  '(function (nodeRequire, distUrl) {',
+  '(function (__bundleNodeRequire, __bundleDistUrl) {',
   '"use strict";',
-  'const defs = Object.create(null);',
-  'const cache = Object.create(null);',
-  'function resolve(from, spec) {',
+  'const __bundleDefs = Object.create(null);',
+  'const __bundleCache = Object.create(null);',
+  'function __bundleResolve(from, spec) {',
   '  const parts = from.split("/"); parts.pop();',
   '  for (const p of spec.split("/")) { if (p === "..") parts.pop(); else if (p !== ".") parts.push(p); }',
   '  return parts.join("/");',
   '}',
-  'function load(key) {',
-  '  const hit = cache[key];',
+  'function __bundleLoad(key) {',
+  '  const hit = __bundleCache[key];',
   '  if (hit) return hit.exports;',
-  '  const def = defs[key];',
+  '  const def = __bundleDefs[key];',
   '  if (!def) throw new Error(`tsemu-img bundle: no module ${key}`);',
   '  const module = { exports: {} };',
-  '  cache[key] = module;',
-  '  const require = (spec) => (spec[0] === "." ? load(resolve(key, spec)) : nodeRequire(spec));',
+  '  __bundleCache[key] = module;',
+  '  const require = (spec) => (spec[0] === "." ? __bundleLoad(__bundleResolve(key, spec)) : __bundleNodeRequire(spec));',
   '  try {',
-  '    def.call(undefined, module.exports, require, module, distUrl + key);',
+  '    def.call(undefined, module.exports, require, module, __bundleDistUrl + key);',
   '  } catch (e) {',
-  '    delete cache[key];',
+  '    delete __bundleCache[key];',
   '    throw e;',
   '  }',
   '  return module.exports;',
   '}',
 ];
 for (const [key, m] of modules) {
-  parts.push(`defs[${JSON.stringify(key)}] = function (exports, require, module, __importMetaUrl) {`, m.text, '};');
+  parts.push(`__bundleDefs[${JSON.stringify(key)}] = function (exports, require, module, __importMetaUrl) {`, m.text, '};');
 }
-parts.push(`return load(${JSON.stringify(ENTRY)});`, '})');
+parts.push(`return __bundleLoad(${JSON.stringify(ENTRY)});`, '})');
 
 mkdirSync(outDir, { recursive: true });
 const stamp = [...modules.keys()].map((key) => {
@@ -125,13 +125,16 @@ writeFileSync(files.js + '.tmp', parts.join('\n'));
 renameSync(files.js + '.tmp', files.js);
 writeFileSync(files.manifest, JSON.stringify({ entry: ENTRY, files: stamp }));
 
-// The code cache: compiled code of what a few typical commands run.
-const work = mkdtempSync(join(tmpdir(), 'tsemu-bundle-'));
-const env = { ...process.env, TSEMU_IMG_WRITE_CODE_CACHE: files.cache };
+// The code cache: compiled code of what the converts run. (Without it the bundle still
+// starts faster than dist/; a failure here only leaves it out.)
+const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
-const img = (...args) => spawnSync(process.execPath, [join(root, 'bin/tsemu-img'), ...args], { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 60_000 });
+const imgEnv = { ...env, TSEMU_IMG_WRITE_CODE_CACHE: files.cache };
+const img = (...args) => spawnSync(process.execPath, [join(root, 'bin/tsemu-img'), ...args], { env: imgEnv, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 60_000 });
 let nbd;
+let work;
 try {
+  work = mkdtempSync(join(tmpdir(), 'tsemu-bundle-'));
   const raw = join(work, 'a.raw');
   writeFileSync(raw, Buffer.alloc(1 << 20, 1));
   // Only converts: the cache is read whole at every start, so what it holds is what the
@@ -140,6 +143,7 @@ try {
   // The NBD client's code too: tsemu-nbd serves the file for one convert.
   const sock = join(work, 'n.sock');
   nbd = spawn(process.execPath, [join(root, 'bin/tsemu-nbd'), '-f', 'raw', '-r', '-t', '-k', sock, raw], { env, stdio: 'ignore' });
+  nbd.on('error', () => {});
   const deadline = Date.now() + 10_000;
   while (!existsSync(sock) && Date.now() < deadline && nbd.exitCode === null) await new Promise((r) => setTimeout(r, 20));
   if (existsSync(sock)) {
@@ -147,9 +151,12 @@ try {
     const r = img('convert', '-O', 'raw', `nbd+unix:///?socket=${sock}`, join(work, 'd.raw'));
     if (r.status !== 0) process.stderr.write(`bundle-img: warm-up convert over NBD failed: ${r.stderr}`);
   }
+} catch (e) {
+  process.stderr.write(`bundle-img: no code cache: ${e.message}\n`);
+  rmSync(files.cache, { force: true });
 } finally {
   nbd?.kill('SIGTERM');
-  rmSync(work, { recursive: true, force: true });
+  if (work) rmSync(work, { recursive: true, force: true });
 }
 const size = existsSync(files.cache) ? statSync(files.cache).size : 0;
 process.stdout.write(`bundle-img: ${modules.size} modules in ${relative(root, files.js)}${size ? `, code cache ${size} bytes` : ' (no code cache)'}\n`);
