@@ -19,7 +19,7 @@ import { CommandError, open, type Out } from './common.js';
 import type { DeflatePool } from './deflate-pool.js';
 import { parseSize } from './sizes.js';
 import { CACHE_MODES } from '../protocol/registry.js';
-import { alignedBuffer, native } from '../../common/native.js';
+import { alignedBuffer } from '../../common/native.js';
 
 interface Source {
   img: BlockImage;
@@ -108,14 +108,6 @@ export async function convert(argv: string[], io: Out): Promise<number> {
   // worker_threads loads only for -c
   const pool = compress ? new (await import('./deflate-pool.js')).DeflatePool() : undefined;
   let out: BlockImage | undefined;
-  // The native addon (the tasks' buffers, the raw target's writer thread) loads in the first
-  // turn of the event loop, while an NBD source's server answers the handshake, instead of
-  // on the way to the first write. (Without it those fall back as they would anyway.)
-  const preload = setImmediate(() => {
-    try {
-      native();
-    } catch {}
-  });
   try {
     let total = 0;
     for (const n of names) {
@@ -253,7 +245,6 @@ export async function convert(argv: string[], io: Out): Promise<number> {
     if (progress) io.out(`    (100.00/100%)\n`);
     return 0;
   } finally {
-    clearImmediate(preload);
     await pool?.close();
     // The target and the sources close at once (an NBD source's disconnect need not wait for
     // the target's file close); the first failure, in this order, is the one reported.
