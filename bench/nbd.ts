@@ -17,8 +17,9 @@
  * converts take turns in alternating order (q,t then t,q), and each row also gives the
  * best run's ratio: on a shared machine the noise only ever adds time, so the fastest of
  * the runs is the closest to each tool's own cost, when the median still moves with the load.
- * A convert's wall time includes its start (Node's ~50-70 ms before the first write against
- * qemu-img's ~10-20), a fixed cost that weighs less the larger TSEMU_BENCH_NBD_MIB is.
+ * A convert's wall time includes its start (~35 ms before the first write, ~20 of them Node's
+ * own, against qemu-img's ~10; see scripts/bundle-img.mjs), a fixed cost that weighs less the
+ * larger TSEMU_BENCH_NBD_MIB is.
  * Environment: TSEMU_BENCH_NBD_MIB (image size, default 512).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';

@@ -223,6 +223,7 @@ export async function convert(argv: string[], io: Out): Promise<number> {
       // one buffer per task for the whole run: a fresh 2 MiB buffer per chunk costs the
       // allocation and its page faults every time
       // (page-aligned: the kernel copies into it at full speed; see alignedBuffer)
+      if (next >= total) return; // (no chunk left for this task: a small image needs fewer buffers)
       const whole = alignedBuffer(chunk);
       const words = new Int32Array(whole.buffer, 0, chunk >>> 2);
       while (next < total) {
@@ -245,10 +246,15 @@ export async function convert(argv: string[], io: Out): Promise<number> {
     return 0;
   } finally {
     await pool?.close();
-    await out?.close();
-    for (const s of sources) {
-      if (s.view !== s.img) await s.view.close();
-      await s.img.close();
-    }
+    // The target and the sources close at once (an NBD source's disconnect need not wait for
+    // the target's file close); the first failure, in this order, is the one reported.
+    const closing = [
+      out?.close(),
+      ...sources.map(async (s) => {
+        if (s.view !== s.img) await s.view.close();
+        await s.img.close();
+      }),
+    ];
+    for (const r of await Promise.allSettled(closing)) if (r.status === 'rejected') throw r.reason;
   }
 }
