@@ -98,6 +98,12 @@ class DecodedPage {
   jitBase = NaN;
   /** Block-entry counts by slot; a slot is translated when its count reaches the threshold. */
   readonly heat = new Uint16Array(2048);
+  /**
+   * Which ways the interpreter has seen each conditional branch go: [2 * slot] is 1 once it
+   * was taken, [2 * slot + 1] once it fell through. A block makes a way never seen a plain
+   * exit (translate.ts BlockInsn.seen).
+   */
+  readonly dir = new Uint8Array(4096);
 
   clear(): void {
     this.a.fill(0);
@@ -111,6 +117,7 @@ class DecodedPage {
   dropBlocks(vbase = NaN): void {
     if (this.fn !== NO_BLOCKS) this.fn.fill(undefined);
     this.heat.fill(0);
+    this.dir.fill(0);
     this.jitBase = vbase;
   }
 }
@@ -236,6 +243,7 @@ export class Hart {
   /** Block entries before a block is translated (65536: never, the translator is off). */
   private readonly jitHot: number;
   private readonly noHeat = new Uint16Array(2048);
+  private readonly noDir = new Uint8Array(4096);
   private readonly blockEnv: BlockEnv;
 
   constructor(env: HartEnv) {
@@ -393,6 +401,7 @@ export class Hart {
     let budget = this.budget;
     let pfn: (BlockFn | undefined)[] = NO_BLOCKS;
     let pheat: Uint16Array = this.noHeat;
+    let pdir: Uint8Array = this.noDir;
     // true where the pc is a block entry (after a jump, a block or a slow path)
     let entry = true;
     // straight-line instructions interpreted since the last entry: a block ends after
@@ -415,6 +424,7 @@ export class Hart {
         if (page.jitBase !== vb) page.dropBlocks(vb);
         pfn = page.fn;
         pheat = page.heat;
+        pdir = page.dir;
         // a block never crosses a page: the first instruction on a page may start one
         entry = true;
       }
@@ -534,33 +544,39 @@ export class Hart {
           continue;
         }
         case Op.BEQ:
-          if (x32[2 * rs1] === x32[2 * rs2] && x32[2 * rs1 + 1] === x32[2 * rs2 + 1]) { off += imm; entry = true; continue; }
+          if (x32[2 * rs1] === x32[2 * rs2] && x32[2 * rs1 + 1] === x32[2 * rs2 + 1]) { pdir[2 * slot] = 1; off += imm; entry = true; continue; }
+          pdir[2 * slot + 1] = 1;
           break;
         case Op.BNE:
-          if (x32[2 * rs1] !== x32[2 * rs2] || x32[2 * rs1 + 1] !== x32[2 * rs2 + 1]) { off += imm; entry = true; continue; }
+          if (x32[2 * rs1] !== x32[2 * rs2] || x32[2 * rs1 + 1] !== x32[2 * rs2 + 1]) { pdir[2 * slot] = 1; off += imm; entry = true; continue; }
+          pdir[2 * slot + 1] = 1;
           break;
         case Op.BLT: {
           const h1 = x32[2 * rs1 + 1]!;
           const h2 = x32[2 * rs2 + 1]!;
-          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { off += imm; entry = true; continue; }
+          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { pdir[2 * slot] = 1; off += imm; entry = true; continue; }
+          pdir[2 * slot + 1] = 1;
           break;
         }
         case Op.BGE: {
           const h1 = x32[2 * rs1 + 1]!;
           const h2 = x32[2 * rs2 + 1]!;
-          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { off += imm; entry = true; continue; }
+          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { pdir[2 * slot] = 1; off += imm; entry = true; continue; }
+          pdir[2 * slot + 1] = 1;
           break;
         }
         case Op.BLTU: {
           const h1 = x32[2 * rs1 + 1]! >>> 0;
           const h2 = x32[2 * rs2 + 1]! >>> 0;
-          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { off += imm; entry = true; continue; }
+          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { pdir[2 * slot] = 1; off += imm; entry = true; continue; }
+          pdir[2 * slot + 1] = 1;
           break;
         }
         case Op.BGEU: {
           const h1 = x32[2 * rs1 + 1]! >>> 0;
           const h2 = x32[2 * rs2 + 1]! >>> 0;
-          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { off += imm; entry = true; continue; }
+          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { pdir[2 * slot] = 1; off += imm; entry = true; continue; }
+          pdir[2 * slot + 1] = 1;
           break;
         }
         case Op.LD: case Op.LW: case Op.LWU: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU: {
@@ -966,7 +982,7 @@ export class Hart {
         w = this.decodeSlot(page, s, p);
       }
       const imm = page.imm[s]!;
-      insns.push({ pc: p, w, imm, b: page.b[s]! });
+      insns.push({ pc: p, w, imm, b: page.b[s]!, seen: page.dir[2 * s]! | (page.dir[2 * s + 1]! << 1) });
       // a short jump forward in the page (over an else, say) may stay inside the block
       // (translate.ts layout decides); any other jump or system instruction ends it
       if (endsBlock(w & 1023) && !((w & 1023) === Op.JAL && imm > 0 && imm <= 256 && s + (imm >> 1) < 2048)) break;
