@@ -99,11 +99,11 @@ class DecodedPage {
   /** Block-entry counts by slot; a slot is translated when its count reaches the threshold. */
   readonly heat = new Uint16Array(2048);
   /**
-   * Which ways the interpreter has seen each conditional branch go: [2 * slot] is 1 once it
-   * was taken, [2 * slot + 1] once it fell through. A block makes a way never seen a plain
-   * exit (translate.ts BlockInsn.seen).
+   * How often the interpreter has seen each conditional branch go each way (up to 65535):
+   * [2 * slot] taken, [2 * slot + 1] fallen through. A block makes a way never or rarely
+   * seen a plain exit (translate.ts BlockInsn.seen).
    */
-  readonly dir = new Uint8Array(4096);
+  readonly dir = new Uint16Array(4096);
 
   clear(): void {
     this.a.fill(0);
@@ -121,6 +121,21 @@ class DecodedPage {
     this.jitBase = vbase;
   }
 }
+
+/** Counts a branch's way in DecodedPage.dir (saturating). */
+function countWay(dir: Uint16Array, i: number): void {
+  const c = dir[i]!;
+  if (c !== 65535) dir[i] = c + 1;
+}
+
+/**
+ * A branch's ways for a block (translate.ts BlockInsn.seen) from the interpreter's counts:
+ * a way taken less than once in RARE_WAY times counts as not seen (the block exits there).
+ */
+function waysSeen(taken: number, fell: number): number {
+  return (taken * RARE_WAY > fell ? 1 : 0) | (fell * RARE_WAY > taken ? 2 : 0);
+}
+const RARE_WAY = 64;
 
 const FETCH_CACHE = 256;
 /** Bytes one PTE covers at each level: 4 KiB, 2 MiB, 1 GiB, 512 GiB, 256 TiB. */
@@ -243,7 +258,7 @@ export class Hart {
   /** Block entries before a block is translated (65536: never, the translator is off). */
   private readonly jitHot: number;
   private readonly noHeat = new Uint16Array(2048);
-  private readonly noDir = new Uint8Array(4096);
+  private readonly noDir = new Uint16Array(4096);
   private readonly blockEnv: BlockEnv;
 
   constructor(env: HartEnv) {
@@ -401,7 +416,7 @@ export class Hart {
     let budget = this.budget;
     let pfn: (BlockFn | undefined)[] = NO_BLOCKS;
     let pheat: Uint16Array = this.noHeat;
-    let pdir: Uint8Array = this.noDir;
+    let pdir: Uint16Array = this.noDir;
     // true where the pc is a block entry (after a jump, a block or a slow path)
     let entry = true;
     // straight-line instructions interpreted since the last entry: a block ends after
@@ -544,39 +559,39 @@ export class Hart {
           continue;
         }
         case Op.BEQ:
-          if (x32[2 * rs1] === x32[2 * rs2] && x32[2 * rs1 + 1] === x32[2 * rs2 + 1]) { pdir[2 * slot] = 1; off += imm; entry = true; continue; }
-          pdir[2 * slot + 1] = 1;
+          if (x32[2 * rs1] === x32[2 * rs2] && x32[2 * rs1 + 1] === x32[2 * rs2 + 1]) { countWay(pdir, 2 * slot); off += imm; entry = true; continue; }
+          countWay(pdir, 2 * slot + 1);
           break;
         case Op.BNE:
-          if (x32[2 * rs1] !== x32[2 * rs2] || x32[2 * rs1 + 1] !== x32[2 * rs2 + 1]) { pdir[2 * slot] = 1; off += imm; entry = true; continue; }
-          pdir[2 * slot + 1] = 1;
+          if (x32[2 * rs1] !== x32[2 * rs2] || x32[2 * rs1 + 1] !== x32[2 * rs2 + 1]) { countWay(pdir, 2 * slot); off += imm; entry = true; continue; }
+          countWay(pdir, 2 * slot + 1);
           break;
         case Op.BLT: {
           const h1 = x32[2 * rs1 + 1]!;
           const h2 = x32[2 * rs2 + 1]!;
-          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { pdir[2 * slot] = 1; off += imm; entry = true; continue; }
-          pdir[2 * slot + 1] = 1;
+          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { countWay(pdir, 2 * slot); off += imm; entry = true; continue; }
+          countWay(pdir, 2 * slot + 1);
           break;
         }
         case Op.BGE: {
           const h1 = x32[2 * rs1 + 1]!;
           const h2 = x32[2 * rs2 + 1]!;
-          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { pdir[2 * slot] = 1; off += imm; entry = true; continue; }
-          pdir[2 * slot + 1] = 1;
+          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { countWay(pdir, 2 * slot); off += imm; entry = true; continue; }
+          countWay(pdir, 2 * slot + 1);
           break;
         }
         case Op.BLTU: {
           const h1 = x32[2 * rs1 + 1]! >>> 0;
           const h2 = x32[2 * rs2 + 1]! >>> 0;
-          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { pdir[2 * slot] = 1; off += imm; entry = true; continue; }
-          pdir[2 * slot + 1] = 1;
+          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { countWay(pdir, 2 * slot); off += imm; entry = true; continue; }
+          countWay(pdir, 2 * slot + 1);
           break;
         }
         case Op.BGEU: {
           const h1 = x32[2 * rs1 + 1]! >>> 0;
           const h2 = x32[2 * rs2 + 1]! >>> 0;
-          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { pdir[2 * slot] = 1; off += imm; entry = true; continue; }
-          pdir[2 * slot + 1] = 1;
+          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { countWay(pdir, 2 * slot); off += imm; entry = true; continue; }
+          countWay(pdir, 2 * slot + 1);
           break;
         }
         case Op.LD: case Op.LW: case Op.LWU: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU: {
@@ -982,7 +997,7 @@ export class Hart {
         w = this.decodeSlot(page, s, p);
       }
       const imm = page.imm[s]!;
-      insns.push({ pc: p, w, imm, b: page.b[s]!, seen: page.dir[2 * s]! | (page.dir[2 * s + 1]! << 1) });
+      insns.push({ pc: p, w, imm, b: page.b[s]!, seen: waysSeen(page.dir[2 * s]!, page.dir[2 * s + 1]!) });
       // a short jump forward in the page (over an else, say) may stay inside the block
       // (translate.ts layout decides); any other jump or system instruction ends it
       if (endsBlock(w & 1023) && !((w & 1023) === Op.JAL && imm > 0 && imm <= 256 && s + (imm >> 1) < 2048)) break;

@@ -46,10 +46,11 @@ export interface BlockInsn {
   b: number;
   /**
    * For a conditional branch, the ways the interpreter saw it go before the block was made
-   * (hart.ts DecodedPage.dir): 1 taken, 2 fell through, 3 both, 0 not known. The block makes
-   * a way that was never seen (1 or 2) a plain exit rather than code of its own: V8
-   * optimizes a block with feedback only for what has run, and code the block had never
-   * run would be a deoptimization (and a recompile) the first time it did.
+   * (hart.ts waysSeen): 1 taken, 2 fell through, 3 both, 0 not known; a way it took only
+   * rarely counts as not seen. The block makes a way not seen (1 or 2) a plain exit rather
+   * than code of its own: V8 optimizes a block with feedback only for what has run, and
+   * code the block had not yet run would be a deoptimization (and a recompile) the first
+   * time it did.
    */
   seen: number;
 }
