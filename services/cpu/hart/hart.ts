@@ -137,6 +137,10 @@ function waysSeen(taken: number, fell: number): number {
 }
 const RARE_WAY = 64;
 
+/** The low address bits an access by each load or store op must have clear (size - 1). */
+const ALIGN = new Uint8Array(1024);
+for (const op of [Op.LD, Op.LW, Op.LWU, Op.LH, Op.LHU, Op.LB, Op.LBU, Op.SD, Op.SW, Op.SH, Op.SB]) ALIGN[op] = accessSize(op) - 1;
+
 const FETCH_CACHE = 256;
 /** Bytes one PTE covers at each level: 4 KiB, 2 MiB, 1 GiB, 512 GiB, 256 TiB. */
 const LEVEL_SPAN = [2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39, 2 ** 48];
@@ -600,41 +604,23 @@ export class Hart {
           const l = (b0 + imm) | 0;
           const h = (x32[2 * rs1 + 1]! + (imm >= 0 ? ((l >>> 0) < (b0 >>> 0) ? 1 : 0) : ((l >>> 0) > (b0 >>> 0) ? -1 : 0))) | 0;
           const t = tlbIndex(l);
-          let o: number;
-          if (rT[t] === (l & -4096) && rT[t + 1] === h) o = (rT[t + 2]! + (l & 4095)) >>> 0;
-          else {
-            this.pc = pc;
-            this.budget = budget;
-            o = this.translateSlow(h * TWO32 + (l >>> 0), ACC_R, accessSize(w & 1023));
-          }
           const op = w & 1023;
-          if (o < 0) {
+          let o = (rT[t + 2]! + (l & 4095)) >>> 0;
+          // every other case (a TLB miss, MMIO, a misaligned access) through one call: the
+          // first of them warms it for all (a path V8 optimized this loop without having
+          // seen is a deoptimization of the whole interpreter when first taken)
+          if (rT[t] !== (l & -4096) || rT[t + 1] !== h || (o & ALIGN[op]!) !== 0) {
             this.pc = pc;
             this.budget = budget;
-            this.mmioLoad(op, rd, -1 - o, h * TWO32 + (l >>> 0));
-            break;
+            o = this.loadSlow(op, rd, h, l);
+            if (o < 0) break;
           }
           switch (op) {
-            case Op.LD:
-              if ((o & 7) === 0) xF[rd] = ramF64[o >>> 3]!;
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
-              break;
-            case Op.LW:
-              if ((o & 3) === 0) { const v = ram32[o >>> 2]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
-              break;
-            case Op.LWU:
-              if ((o & 3) === 0) { x32[2 * rd] = ram32[o >>> 2]!; x32[2 * rd + 1] = 0; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
-              break;
-            case Op.LH:
-              if ((o & 1) === 0) { const v = ram16[o >>> 1]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
-              break;
-            case Op.LHU:
-              if ((o & 1) === 0) { x32[2 * rd] = ramU16[o >>> 1]!; x32[2 * rd + 1] = 0; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
-              break;
+            case Op.LD: xF[rd] = ramF64[o >>> 3]!; break;
+            case Op.LW: { const v = ram32[o >>> 2]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; break; }
+            case Op.LWU: x32[2 * rd] = ram32[o >>> 2]!; x32[2 * rd + 1] = 0; break;
+            case Op.LH: { const v = ram16[o >>> 1]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; break; }
+            case Op.LHU: x32[2 * rd] = ramU16[o >>> 1]!; x32[2 * rd + 1] = 0; break;
             case Op.LB: { const v = (ram8[o]! << 24) >> 24; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; break; }
             default: x32[2 * rd] = ram8[o]!; x32[2 * rd + 1] = 0; break;
           }
@@ -645,43 +631,20 @@ export class Hart {
           const l = (b0 + imm) | 0;
           const h = (x32[2 * rs1 + 1]! + (imm >= 0 ? ((l >>> 0) < (b0 >>> 0) ? 1 : 0) : ((l >>> 0) > (b0 >>> 0) ? -1 : 0))) | 0;
           const t = tlbIndex(l);
-          let o: number;
-          if (wT[t] === (l & -4096) && wT[t + 1] === h) o = (wT[t + 2]! + (l & 4095)) >>> 0;
-          else {
-            this.pc = pc;
-            this.budget = budget;
-            o = this.translateSlow(h * TWO32 + (l >>> 0), ACC_W, accessSize(w & 1023));
-          }
           const op = w & 1023;
-          if (o < 0) {
+          let o = (wT[t + 2]! + (l & 4095)) >>> 0;
+          // as for loads, plus a store to a page holding decoded code
+          if (wT[t] !== (l & -4096) || wT[t + 1] !== h || ((o & ALIGN[op]!) | codePages[o >>> 12]!) !== 0) {
             this.pc = pc;
             this.budget = budget;
-            this.mmioStore(op, rs2, -1 - o, h * TWO32 + (l >>> 0));
-            break;
-          }
-          if (codePages[o >>> 12] !== 0) {
-            this.pc = pc;
-            this.budget = budget;
-            this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o);
-            this.pc = pc + len;
-            throw RESTART;
+            o = this.storeSlowAt(op, rs2, h, l, len);
+            if (o < 0) break;
           }
           switch (op) {
-            case Op.SD:
-              if ((o & 7) === 0) ramF64[o >>> 3] = xF[rs2]!;
-              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o); }
-              break;
-            case Op.SW:
-              if ((o & 3) === 0) ram32[o >>> 2] = x32[2 * rs2]!;
-              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o); }
-              break;
-            case Op.SH:
-              if ((o & 1) === 0) ram16[o >>> 1] = x32[2 * rs2]!;
-              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o); }
-              break;
-            default:
-              ram8[o] = x32[2 * rs2]!;
-              break;
+            case Op.SD: ramF64[o >>> 3] = xF[rs2]!; break;
+            case Op.SW: ram32[o >>> 2] = x32[2 * rs2]!; break;
+            case Op.SH: ram16[o >>> 1] = x32[2 * rs2]!; break;
+            default: ram8[o] = x32[2 * rs2]!; break;
           }
           break;
         }
@@ -1441,6 +1404,51 @@ export class Hart {
       return;
     }
     this.writeBytes(va, size, BigInt.asUintN(size * 8, this.x[rs2]!));
+  }
+
+  /**
+   * A load the interpreter's fast path does not do (a TLB miss, MMIO, misaligned), at
+   * virtual address h * 2^32 + (l >>> 0): returns the RAM offset of an aligned RAM access
+   * for the caller to do, or -1 when it did the load itself.
+   */
+  private loadSlow(op: number, rd: number, h: number, l: number): number {
+    const va = h * TWO32 + (l >>> 0);
+    const o = this.translateSlow(va, ACC_R, accessSize(op));
+    if (o < 0) {
+      this.mmioLoad(op, rd, -1 - o, va);
+      return -1;
+    }
+    if ((o & ALIGN[op]!) !== 0) {
+      this.loadMisaligned(op, rd, va);
+      return -1;
+    }
+    return o;
+  }
+
+  /**
+   * A store the interpreter's fast path does not do (a TLB miss, MMIO, misaligned, a page
+   * holding decoded code), at virtual h * 2^32 + (l >>> 0), of an instruction `len` bytes
+   * long: returns the RAM offset of an aligned RAM store for the caller to do, or -1 when
+   * it did the store itself; after a store to code it restarts at the next instruction.
+   */
+  private storeSlowAt(op: number, rs2: number, h: number, l: number, len: number): number {
+    const va = h * TWO32 + (l >>> 0);
+    const o = this.translateSlow(va, ACC_W, accessSize(op));
+    if (o < 0) {
+      this.mmioStore(op, rs2, -1 - o, va);
+      return -1;
+    }
+    if (this.codePages[o >>> 12] !== 0) {
+      const pc = this.pc;
+      this.storeSlow(op, rs2, va, o);
+      this.pc = pc + len;
+      throw RESTART;
+    }
+    if ((o & ALIGN[op]!) !== 0) {
+      this.storeSlow(op, rs2, va, o);
+      return -1;
+    }
+    return o;
   }
 
   /** Effective address rs1 + imm as a number. */
