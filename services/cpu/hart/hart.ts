@@ -98,6 +98,12 @@ class DecodedPage {
   jitBase = NaN;
   /** Block-entry counts by slot; a slot is translated when its count reaches the threshold. */
   readonly heat = new Uint16Array(2048);
+  /**
+   * How often the interpreter has seen each conditional branch go each way (up to 65535):
+   * [2 * slot] taken, [2 * slot + 1] fallen through. A block makes a way never or rarely
+   * seen a plain exit (translate.ts BlockInsn.seen).
+   */
+  readonly dir = new Uint16Array(4096);
 
   clear(): void {
     this.a.fill(0);
@@ -111,9 +117,29 @@ class DecodedPage {
   dropBlocks(vbase = NaN): void {
     if (this.fn !== NO_BLOCKS) this.fn.fill(undefined);
     this.heat.fill(0);
+    this.dir.fill(0);
     this.jitBase = vbase;
   }
 }
+
+/** Counts a branch's way in DecodedPage.dir (saturating). */
+function countWay(dir: Uint16Array, i: number): void {
+  const c = dir[i]!;
+  if (c !== 65535) dir[i] = c + 1;
+}
+
+/**
+ * A branch's ways for a block (translate.ts BlockInsn.seen) from the interpreter's counts:
+ * a way taken less than once in RARE_WAY times counts as not seen (the block exits there).
+ */
+function waysSeen(taken: number, fell: number): number {
+  return (taken * RARE_WAY > fell ? 1 : 0) | (fell * RARE_WAY > taken ? 2 : 0);
+}
+const RARE_WAY = 64;
+
+/** The low address bits an access by each load or store op must have clear (size - 1). */
+const ALIGN = new Uint8Array(1024);
+for (const op of [Op.LD, Op.LW, Op.LWU, Op.LH, Op.LHU, Op.LB, Op.LBU, Op.SD, Op.SW, Op.SH, Op.SB]) ALIGN[op] = accessSize(op) - 1;
 
 const FETCH_CACHE = 256;
 /** Bytes one PTE covers at each level: 4 KiB, 2 MiB, 1 GiB, 512 GiB, 256 TiB. */
@@ -236,6 +262,7 @@ export class Hart {
   /** Block entries before a block is translated (65536: never, the translator is off). */
   private readonly jitHot: number;
   private readonly noHeat = new Uint16Array(2048);
+  private readonly noDir = new Uint16Array(4096);
   private readonly blockEnv: BlockEnv;
 
   constructor(env: HartEnv) {
@@ -393,6 +420,7 @@ export class Hart {
     let budget = this.budget;
     let pfn: (BlockFn | undefined)[] = NO_BLOCKS;
     let pheat: Uint16Array = this.noHeat;
+    let pdir: Uint16Array = this.noDir;
     // true where the pc is a block entry (after a jump, a block or a slow path)
     let entry = true;
     // straight-line instructions interpreted since the last entry: a block ends after
@@ -415,6 +443,7 @@ export class Hart {
         if (page.jitBase !== vb) page.dropBlocks(vb);
         pfn = page.fn;
         pheat = page.heat;
+        pdir = page.dir;
         // a block never crosses a page: the first instruction on a page may start one
         entry = true;
       }
@@ -534,33 +563,39 @@ export class Hart {
           continue;
         }
         case Op.BEQ:
-          if (x32[2 * rs1] === x32[2 * rs2] && x32[2 * rs1 + 1] === x32[2 * rs2 + 1]) { off += imm; entry = true; continue; }
+          if (x32[2 * rs1] === x32[2 * rs2] && x32[2 * rs1 + 1] === x32[2 * rs2 + 1]) { countWay(pdir, 2 * slot); off += imm; entry = true; continue; }
+          countWay(pdir, 2 * slot + 1);
           break;
         case Op.BNE:
-          if (x32[2 * rs1] !== x32[2 * rs2] || x32[2 * rs1 + 1] !== x32[2 * rs2 + 1]) { off += imm; entry = true; continue; }
+          if (x32[2 * rs1] !== x32[2 * rs2] || x32[2 * rs1 + 1] !== x32[2 * rs2 + 1]) { countWay(pdir, 2 * slot); off += imm; entry = true; continue; }
+          countWay(pdir, 2 * slot + 1);
           break;
         case Op.BLT: {
           const h1 = x32[2 * rs1 + 1]!;
           const h2 = x32[2 * rs2 + 1]!;
-          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { off += imm; entry = true; continue; }
+          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { countWay(pdir, 2 * slot); off += imm; entry = true; continue; }
+          countWay(pdir, 2 * slot + 1);
           break;
         }
         case Op.BGE: {
           const h1 = x32[2 * rs1 + 1]!;
           const h2 = x32[2 * rs2 + 1]!;
-          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { off += imm; entry = true; continue; }
+          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { countWay(pdir, 2 * slot); off += imm; entry = true; continue; }
+          countWay(pdir, 2 * slot + 1);
           break;
         }
         case Op.BLTU: {
           const h1 = x32[2 * rs1 + 1]! >>> 0;
           const h2 = x32[2 * rs2 + 1]! >>> 0;
-          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { off += imm; entry = true; continue; }
+          if (h1 < h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) < (x32[2 * rs2]! >>> 0))) { countWay(pdir, 2 * slot); off += imm; entry = true; continue; }
+          countWay(pdir, 2 * slot + 1);
           break;
         }
         case Op.BGEU: {
           const h1 = x32[2 * rs1 + 1]! >>> 0;
           const h2 = x32[2 * rs2 + 1]! >>> 0;
-          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { off += imm; entry = true; continue; }
+          if (h1 > h2 || (h1 === h2 && (x32[2 * rs1]! >>> 0) >= (x32[2 * rs2]! >>> 0))) { countWay(pdir, 2 * slot); off += imm; entry = true; continue; }
+          countWay(pdir, 2 * slot + 1);
           break;
         }
         case Op.LD: case Op.LW: case Op.LWU: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU: {
@@ -569,41 +604,23 @@ export class Hart {
           const l = (b0 + imm) | 0;
           const h = (x32[2 * rs1 + 1]! + (imm >= 0 ? ((l >>> 0) < (b0 >>> 0) ? 1 : 0) : ((l >>> 0) > (b0 >>> 0) ? -1 : 0))) | 0;
           const t = tlbIndex(l);
-          let o: number;
-          if (rT[t] === (l & -4096) && rT[t + 1] === h) o = (rT[t + 2]! + (l & 4095)) >>> 0;
-          else {
-            this.pc = pc;
-            this.budget = budget;
-            o = this.translateSlow(h * TWO32 + (l >>> 0), ACC_R, accessSize(w & 1023));
-          }
           const op = w & 1023;
-          if (o < 0) {
+          let o = (rT[t + 2]! + (l & 4095)) >>> 0;
+          // every other case (a TLB miss, MMIO, a misaligned access) through one call: the
+          // first of them warms it for all (a path V8 optimized this loop without having
+          // seen is a deoptimization of the whole interpreter when first taken)
+          if (rT[t] !== (l & -4096) || rT[t + 1] !== h || (o & ALIGN[op]!) !== 0) {
             this.pc = pc;
             this.budget = budget;
-            this.mmioLoad(op, rd, -1 - o, h * TWO32 + (l >>> 0));
-            break;
+            o = this.loadSlow(op, rd, h, l);
+            if (o < 0) break;
           }
           switch (op) {
-            case Op.LD:
-              if ((o & 7) === 0) xF[rd] = ramF64[o >>> 3]!;
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
-              break;
-            case Op.LW:
-              if ((o & 3) === 0) { const v = ram32[o >>> 2]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
-              break;
-            case Op.LWU:
-              if ((o & 3) === 0) { x32[2 * rd] = ram32[o >>> 2]!; x32[2 * rd + 1] = 0; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
-              break;
-            case Op.LH:
-              if ((o & 1) === 0) { const v = ram16[o >>> 1]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
-              break;
-            case Op.LHU:
-              if ((o & 1) === 0) { x32[2 * rd] = ramU16[o >>> 1]!; x32[2 * rd + 1] = 0; }
-              else { this.pc = pc; this.budget = budget; this.loadMisaligned(op, rd, h * TWO32 + (l >>> 0)); }
-              break;
+            case Op.LD: xF[rd] = ramF64[o >>> 3]!; break;
+            case Op.LW: { const v = ram32[o >>> 2]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; break; }
+            case Op.LWU: x32[2 * rd] = ram32[o >>> 2]!; x32[2 * rd + 1] = 0; break;
+            case Op.LH: { const v = ram16[o >>> 1]!; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; break; }
+            case Op.LHU: x32[2 * rd] = ramU16[o >>> 1]!; x32[2 * rd + 1] = 0; break;
             case Op.LB: { const v = (ram8[o]! << 24) >> 24; x32[2 * rd] = v; x32[2 * rd + 1] = v >> 31; break; }
             default: x32[2 * rd] = ram8[o]!; x32[2 * rd + 1] = 0; break;
           }
@@ -614,43 +631,20 @@ export class Hart {
           const l = (b0 + imm) | 0;
           const h = (x32[2 * rs1 + 1]! + (imm >= 0 ? ((l >>> 0) < (b0 >>> 0) ? 1 : 0) : ((l >>> 0) > (b0 >>> 0) ? -1 : 0))) | 0;
           const t = tlbIndex(l);
-          let o: number;
-          if (wT[t] === (l & -4096) && wT[t + 1] === h) o = (wT[t + 2]! + (l & 4095)) >>> 0;
-          else {
-            this.pc = pc;
-            this.budget = budget;
-            o = this.translateSlow(h * TWO32 + (l >>> 0), ACC_W, accessSize(w & 1023));
-          }
           const op = w & 1023;
-          if (o < 0) {
+          let o = (wT[t + 2]! + (l & 4095)) >>> 0;
+          // as for loads, plus a store to a page holding decoded code
+          if (wT[t] !== (l & -4096) || wT[t + 1] !== h || ((o & ALIGN[op]!) | codePages[o >>> 12]!) !== 0) {
             this.pc = pc;
             this.budget = budget;
-            this.mmioStore(op, rs2, -1 - o, h * TWO32 + (l >>> 0));
-            break;
-          }
-          if (codePages[o >>> 12] !== 0) {
-            this.pc = pc;
-            this.budget = budget;
-            this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o);
-            this.pc = pc + len;
-            throw RESTART;
+            o = this.storeSlowAt(op, rs2, h, l, len);
+            if (o < 0) break;
           }
           switch (op) {
-            case Op.SD:
-              if ((o & 7) === 0) ramF64[o >>> 3] = xF[rs2]!;
-              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o); }
-              break;
-            case Op.SW:
-              if ((o & 3) === 0) ram32[o >>> 2] = x32[2 * rs2]!;
-              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o); }
-              break;
-            case Op.SH:
-              if ((o & 1) === 0) ram16[o >>> 1] = x32[2 * rs2]!;
-              else { this.pc = pc; this.budget = budget; this.storeSlow(op, rs2, h * TWO32 + (l >>> 0), o); }
-              break;
-            default:
-              ram8[o] = x32[2 * rs2]!;
-              break;
+            case Op.SD: ramF64[o >>> 3] = xF[rs2]!; break;
+            case Op.SW: ram32[o >>> 2] = x32[2 * rs2]!; break;
+            case Op.SH: ram16[o >>> 1] = x32[2 * rs2]!; break;
+            default: ram8[o] = x32[2 * rs2]!; break;
           }
           break;
         }
@@ -966,7 +960,7 @@ export class Hart {
         w = this.decodeSlot(page, s, p);
       }
       const imm = page.imm[s]!;
-      insns.push({ pc: p, w, imm, b: page.b[s]! });
+      insns.push({ pc: p, w, imm, b: page.b[s]!, seen: waysSeen(page.dir[2 * s]!, page.dir[2 * s + 1]!) });
       // a short jump forward in the page (over an else, say) may stay inside the block
       // (translate.ts layout decides); any other jump or system instruction ends it
       if (endsBlock(w & 1023) && !((w & 1023) === Op.JAL && imm > 0 && imm <= 256 && s + (imm >> 1) < 2048)) break;
@@ -1410,6 +1404,51 @@ export class Hart {
       return;
     }
     this.writeBytes(va, size, BigInt.asUintN(size * 8, this.x[rs2]!));
+  }
+
+  /**
+   * A load the interpreter's fast path does not do (a TLB miss, MMIO, misaligned), at
+   * virtual address h * 2^32 + (l >>> 0): returns the RAM offset of an aligned RAM access
+   * for the caller to do, or -1 when it did the load itself.
+   */
+  private loadSlow(op: number, rd: number, h: number, l: number): number {
+    const va = h * TWO32 + (l >>> 0);
+    const o = this.translateSlow(va, ACC_R, accessSize(op));
+    if (o < 0) {
+      this.mmioLoad(op, rd, -1 - o, va);
+      return -1;
+    }
+    if ((o & ALIGN[op]!) !== 0) {
+      this.loadMisaligned(op, rd, va);
+      return -1;
+    }
+    return o;
+  }
+
+  /**
+   * A store the interpreter's fast path does not do (a TLB miss, MMIO, misaligned, a page
+   * holding decoded code), at virtual h * 2^32 + (l >>> 0), of an instruction `len` bytes
+   * long: returns the RAM offset of an aligned RAM store for the caller to do, or -1 when
+   * it did the store itself; after a store to code it restarts at the next instruction.
+   */
+  private storeSlowAt(op: number, rs2: number, h: number, l: number, len: number): number {
+    const va = h * TWO32 + (l >>> 0);
+    const o = this.translateSlow(va, ACC_W, accessSize(op));
+    if (o < 0) {
+      this.mmioStore(op, rs2, -1 - o, va);
+      return -1;
+    }
+    if (this.codePages[o >>> 12] !== 0) {
+      const pc = this.pc;
+      this.storeSlow(op, rs2, va, o);
+      this.pc = pc + len;
+      throw RESTART;
+    }
+    if ((o & ALIGN[op]!) !== 0) {
+      this.storeSlow(op, rs2, va, o);
+      return -1;
+    }
+    return o;
   }
 
   /** Effective address rs1 + imm as a number. */

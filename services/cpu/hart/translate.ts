@@ -44,6 +44,22 @@ export interface BlockInsn {
   w: number;
   imm: number;
   b: number;
+  /**
+   * For a conditional branch, the ways the interpreter saw it go before the block was made
+   * (hart.ts waysSeen): 1 taken, 2 fell through, 3 both, 0 not known; a way it took only
+   * rarely counts as not seen. The block makes a way not seen (1 or 2) a plain exit rather
+   * than code of its own: V8 optimizes a block with feedback only for what has run, and
+   * code the block had not yet run would be a deoptimization (and a recompile) the first
+   * time it did.
+   */
+  seen: number;
+}
+
+/** A conditional branch the interpreter saw only fall through (BlockInsn.seen). */
+const neverTaken = (ins: BlockInsn) => ins.seen === 2 && isBranch(ins.w & 1023);
+
+function isBranch(op: number): boolean {
+  return op >= Op.BEQ && op <= Op.BGEU;
 }
 
 /**
@@ -83,15 +99,22 @@ const CALLS = {
   blockWideJump: (h: BlockHost, rs1: number, imm: number, pc: number, b: number, n: number): never => h.blockWideJump(rs1, imm, pc, b, n),
   blockPause: (h: BlockHost, next: number, b: number, n: number) => h.blockPause(next, b, n),
   /**
-   * Leaves for `target` with the budget at b - n. When `slot` is a slot of this page, or
-   * FAR or DYN (a target in another page, or not constant: a JALR), and the target's block
-   * exists, runs it from here (as QEMU chains translation blocks) instead of returning to
-   * the dispatch loop. -1: return to the loop (a stop before a slow instruction).
+   * The block's one exit site calls this for every way out, with its exit-table entry:
+   * `slot` -2 is a slow path's own pc `t` (the budget already set); otherwise it leaves for
+   * `target` (or `t` when slot is DYN) with the budget at b - n. When `slot` is a slot of
+   * this page, or FAR or DYN (a target in another page, or not constant: a JALR), and the
+   * target's block exists, runs it from here (as QEMU chains translation blocks) instead
+   * of returning to the dispatch loop. -1: return to the loop (a stop before a slow
+   * instruction). The choices are made here, not at the exit site: code a block runs only
+   * on some exits would be code V8 optimized without feedback, and the first such exit a
+   * deoptimization.
    */
-  chain: (h: BlockHost, fns: BlockFns, slot: number, b: number, n: number, target: number,
+  chain: (h: BlockHost, fns: BlockFns, slot: number, b: number, n: number, t: number, x: number,
     rT: Int32Array, wT: Int32Array): number => {
+    if (slot === -2) return t;
     const nb = b - n;
     h.budget = nb;
+    const target = slot === DYN ? t : x;
     // The page cannot have been dropped or rebased since this block was entered: that
     // happens only in the hart's dispatch loop, and a chain runs without returning to it.
     if (slot !== -1 && nb >= MAX_BLOCK && h.chainDepth < MAX_CHAIN && !h.endChunk) {
@@ -207,7 +230,7 @@ export function layout(insns: readonly BlockInsn[]): { last: number; inner: Map<
   const inner = new Map<number, number>();
   for (let k = 0; k < last; k++) {
     const op = insns[k]!.w & 1023;
-    if ((op === Op.JAL || (op >= Op.BEQ && op <= Op.BGEU))) {
+    if (op === Op.JAL || (isBranch(op) && !neverTaken(insns[k]!))) {
       const j = forward(k);
       if (j > 0 && j <= last) inner.set(insns[j]!.pc, j);
     }
@@ -231,10 +254,7 @@ export function layout(insns: readonly BlockInsn[]): { last: number; inner: Map<
 export function blockSource(insns: readonly BlockInsn[]): BlockSource {
   const start = insns[0]!.pc;
   // a branch back to the start makes the body a JavaScript loop
-  const loops = insns.some((ins) => {
-    const op = ins.w & 1023;
-    return op >= Op.BEQ && op <= Op.BGEU && ins.pc + ins.imm === start;
-  });
+  const loops = insns.some((ins) => isBranch(ins.w & 1023) && !neverTaken(ins) && ins.pc + ins.imm === start);
   const out: string[] = [];
   const used = new Set<number>();
   const written = new Set<number>();
@@ -319,10 +339,35 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
     return exitTo(k, target);
   };
   /**
+   * A conditional branch at position k on JS condition `cond`: a way the interpreter never
+   * saw it go is a plain exit (BlockInsn.seen).
+   */
+  const branch = (k: number, cond: string) => {
+    const ins = insns[k]!;
+    const target = ins.pc + ins.imm;
+    if (ins.seen === 2) return `if (${cond}) ${exitTo(k, target)}`;
+    if (ins.seen === 1 && k < last) return `if (${cond}) ${taken(k, target)} else ${exitTo(k, ins.pc + ((ins.w & (1 << 28)) !== 0 ? 4 : 2))}`;
+    return `if (${cond}) ${taken(k, target)}`;
+  };
+  /**
    * The carry (1 or 0) out of `sum`, the int32 low word of `addend` plus another low word,
    * both taken as unsigned: the sum wrapped below the addend.
    */
   const carry = (sum: string, addend: string) => `((${sum} >>> 0) < (${addend} >>> 0) ? 1 : 0)`;
+  // Conditions are written without && and || (and without ?: choosing between
+  // computations): V8 optimizes a block with feedback only for the code that has run, so
+  // the right side of a && the block had never needed would be a deoptimization (and a
+  // recompile) the first time it is; bitwise forms run every part every time.
+  /** An int32 JS expression that is 0 exactly when x[rs1] === x[rs2]. */
+  const equal = (rs1: number, rs2: number) => (rs2 === 0 ? `(${lo(rs1)} | ${hi(rs1)})`
+    : rs1 === 0 ? `(${lo(rs2)} | ${hi(rs2)})`
+    : `((${lo(rs1)} ^ ${lo(rs2)}) | (${hi(rs1)} ^ ${hi(rs2)}))`);
+  /**
+   * 1 if the 64-bit value (h1, low word l1) is below (h2, l2), else 0, with the high words
+   * in locals h1 and h2 (signed or, for an unsigned compare, >>> 0) and the low words given
+   * as unsigned expressions.
+   */
+  const less = (l1: string, l2: string) => `((h1 < h2) | ((h1 === h2) & ((${l1}) < (${l2}))))`;
   const ea = (rs1: number, imm: number) => (rs1 === 0 ? `${imm}` : `${hi(rs1)} * 4294967296 + (${lo(rs1)} >>> 0) + ${imm}`);
   /**
    * A load or store's address rs1 + imm as int32 halves in locals l (low) and g (high),
@@ -339,8 +384,6 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
 
   let k = 0;
   let ended = false;
-  /** Whether a JALR leaves through the exit site (with its target in T). */
-  let dynamic = false;
   const targets = [...new Set(inner.values())].sort((p, q) => q - p);
   if (targets.length > 0) out.push(targets.map((j) => `F${j}: {`).join(' '));
   for (; k <= last && !ended; k++) {
@@ -362,7 +405,9 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         break;
       case Op.ADD:
         if (rd === 32) break;
-        out.push(`{ const l = (${lo(rs1)} + ${lo(rs2)}) | 0; ${dh(rd)} = (${hi(rs1)} + ${hi(rs2)} + ${carry('l', lo(rs1))}) | 0; ${dl(rd)} = l; }`);
+        // mv (c.mv is add rd, x0, rs2)
+        if (rs1 === 0 || rs2 === 0) out.push(`${dl(rd)} = ${lo(rs1 + rs2)}; ${dh(rd)} = ${hi(rs1 + rs2)};`);
+        else out.push(`{ const l = (${lo(rs1)} + ${lo(rs2)}) | 0; ${dh(rd)} = (${hi(rs1)} + ${hi(rs2)} + ${carry('l', lo(rs1))}) | 0; ${dl(rd)} = l; }`);
         break;
       case Op.SUB:
         if (rd === 32) break;
@@ -389,25 +434,24 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         // chain call are warm there: a block V8 optimized while it looped, before its
         // return was ever taken, is not deoptimized by the first return)
         out.push(`T = t - (t & 1 ? 1 : 0); E = ${addExit(k + 1, NaN, DYN)}; break out; }`);
-        dynamic = true;
         ended = true;
         break;
       case Op.BEQ:
-        out.push(`if (${lo(rs1)} === ${lo(rs2)} && ${hi(rs1)} === ${hi(rs2)}) ${taken(k, pc + imm)}`);
+        out.push(branch(k, `${equal(rs1, rs2)} === 0`));
         break;
       case Op.BNE:
-        out.push(`if (${lo(rs1)} !== ${lo(rs2)} || ${hi(rs1)} !== ${hi(rs2)}) ${taken(k, pc + imm)}`);
+        out.push(branch(k, `${equal(rs1, rs2)} !== 0`));
         break;
       case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: {
         const u = op === Op.BLTU || op === Op.BGEU ? ' >>> 0' : '';
-        const lt = `(h1 < h2 || (h1 === h2 && (${lo(rs1)} >>> 0) < (${lo(rs2)} >>> 0)))`;
-        out.push(`{ const h1 = ${hi(rs1)}${u}; const h2 = ${hi(rs2)}${u}; if (${op === Op.BLT || op === Op.BLTU ? lt : `!${lt}`}) ${taken(k, pc + imm)} }`);
+        const lt = less(`${lo(rs1)} >>> 0`, `${lo(rs2)} >>> 0`);
+        out.push(`{ const h1 = ${hi(rs1)}${u}; const h2 = ${hi(rs2)}${u}; ${branch(k, `${lt} ${op === Op.BLT || op === Op.BLTU ? '!==' : '==='} 0`)} }`);
         break;
       }
       case Op.LD: case Op.LW: case Op.LWU: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU: {
         const size = accessSize(op);
         out.push(addr(rs1, imm));
-        out.push(`if (rT[t] !== (l & -4096) || rT[t + 1] !== g) ${stop(k, pc)}`);
+        out.push(`if (((rT[t] ^ (l & -4096)) | (rT[t + 1] ^ g)) !== 0) ${stop(k, pc)}`);
         out.push('o = (rT[t + 2] + (l & 4095)) >>> 0;');
         if (size > 1) out.push(`if ((o & ${size - 1}) !== 0) ${stop(k, pc)}`);
         if (rd === 32) {
@@ -431,7 +475,7 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
       case Op.SD: case Op.SW: case Op.SH: case Op.SB: {
         const size = accessSize(op);
         out.push(addr(rs1, imm));
-        out.push(`if (wT[t] !== (l & -4096) || wT[t + 1] !== g) ${stop(k, pc)}`);
+        out.push(`if (((wT[t] ^ (l & -4096)) | (wT[t + 1] ^ g)) !== 0) ${stop(k, pc)}`);
         out.push('o = (wT[t + 2] + (l & 4095)) >>> 0;');
         let fast: string;
         switch (op) {
@@ -440,15 +484,15 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
           case Op.SH: fast = `ram16[o >>> 1] = ${lo(rs2)};`; break;
           default: fast = `ram8[o] = ${lo(rs2)};`; break;
         }
-        const bad = size === 1 ? '' : `(o & ${size - 1}) !== 0 || `;
-        out.push(`if (${bad}codePages[o >>> 12] !== 0) ${stop(k, pc)}`);
+        const bad = size === 1 ? `codePages[o >>> 12]` : `((o & ${size - 1}) | codePages[o >>> 12])`;
+        out.push(`if (${bad} !== 0) ${stop(k, pc)}`);
         out.push(fast);
         break;
       }
       case Op.SLTI: case Op.SLTIU: {
         if (rd === 32) break;
         const u = op === Op.SLTIU ? ' >>> 0' : '';
-        out.push(`{ const h1 = ${hi(rs1)}${u}; const ih = ${imm >> 31}${u}; ${dl(rd)} = h1 < ih || (h1 === ih && (${lo(rs1)} >>> 0) < ${imm >>> 0}) ? 1 : 0; ${dh(rd)} = 0; }`);
+        out.push(`{ const h1 = ${hi(rs1)}${u}; const h2 = ${imm >> 31}${u}; ${dl(rd)} = ${less(`${lo(rs1)} >>> 0`, `${imm >>> 0}`)}; ${dh(rd)} = 0; }`);
         break;
       }
       case Op.XORI: case Op.ORI: case Op.ANDI: {
@@ -483,7 +527,7 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
       case Op.SLT: case Op.SLTU: {
         if (rd === 32) break;
         const u = op === Op.SLTU ? ' >>> 0' : '';
-        out.push(`{ const h1 = ${hi(rs1)}${u}; const h2 = ${hi(rs2)}${u}; ${dl(rd)} = h1 < h2 || (h1 === h2 && (${lo(rs1)} >>> 0) < (${lo(rs2)} >>> 0)) ? 1 : 0; ${dh(rd)} = 0; }`);
+        out.push(`{ const h1 = ${hi(rs1)}${u}; const h2 = ${hi(rs2)}${u}; ${dl(rd)} = ${less(`${lo(rs1)} >>> 0`, `${lo(rs2)} >>> 0`)}; ${dh(rd)} = 0; }`);
         break;
       }
       case Op.XOR: case Op.OR: case Op.AND: {
@@ -564,7 +608,7 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
   const decl = regs.length === 0 ? '' : `\nlet ${regs.map((r) => `lo${r} = x32[${2 * r}], hi${r} = x32[${2 * r + 1}]`).join(', ')};`;
   const head = `let l = 0, g = 0, t = 0, o = 0, E = 0, T = 0, D = 0;${decl}`;
   // the one exit site: -2 is a slow path's own pc (budget already set), -1 no chaining
-  const tail = exN.length === 0 ? '' : `\n${store}\nconst s = EXS[E];\nif (s === -2) return T;\nreturn chain(h, fns, s, B, EXN[E]${counted ? ' - D' : ''}, ${dynamic ? `s === ${DYN} ? T : ` : ''}EXT[E], rT, wT);`;
+  const tail = exN.length === 0 ? '' : `\n${store}\nreturn chain(h, fns, EXS[E], B, EXN[E]${counted ? ' - D' : ''}, T, EXT[E], rT, wT);`;
   return {
     src: loops
       ? `let B = h.budget; ${head}\nout: for (;;) {\n${body}\n}${tail}`
