@@ -9,6 +9,8 @@ import { getSystemErrorMap } from 'node:util';
 const GLIBC: Record<number, string> = {
   [constants.errno.EIO]: 'Input/output error',
   [constants.errno.EDQUOT]: 'Disk quota exceeded',
+  [constants.errno.EISDIR]: 'Is a directory',
+  [constants.errno.EADDRNOTAVAIL]: 'Cannot assign requested address',
 };
 
 export function strerror(errno: number): string {
@@ -16,4 +18,10 @@ export function strerror(errno: number): string {
   if (known) return known;
   const m = getSystemErrorMap().get(-errno)?.[1];
   return m ? m[0]!.toUpperCase() + m.slice(1) : `Unknown error ${errno}`;
+}
+
+/** strerror for an errno name (a Node error's `code`), or `fallback` for a name that is not one. */
+export function strerrorOf(code: string, fallback: string): string {
+  const n = (constants.errno as Record<string, number | undefined>)[code];
+  return n === undefined ? fallback : strerror(n);
 }

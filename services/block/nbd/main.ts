@@ -18,7 +18,8 @@ import { createSecureContext } from 'node:tls';
 import { version } from '../../common/version.js';
 import { openImage } from '../format/open.js';
 import type { BlockImage } from '../format/types.js';
-import { describeErrno, errnoOf } from '../protocol/file.js';
+import { errnoOf } from '../protocol/file.js';
+import { strerrorOf } from '../../common/errno.js';
 import { has, last, parseArgs, parseOptionList, type Parsed } from '../img/args.js';
 import { NbdServer, type ServerTls } from './server.js';
 import { NBD_PORT } from './wire.js';
@@ -280,7 +281,7 @@ async function serve(nbd: NbdServer, image: BlockImage, o: Options): Promise<num
   } catch (e) {
     const where = o.socket ?? `${o.bind}:${o.port}`;
     const code = errnoOf(e);
-    process.stderr.write(`${PROG}: Failed to bind socket to ${where}: ${describeErrno(code, (e as Error).message)}\n`);
+    process.stderr.write(`${PROG}: Failed to bind socket to ${where}: ${strerrorOf(code, (e as Error).message)}\n`);
     await image.close().catch(() => {});
     return 1;
   }

@@ -18,6 +18,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { constants, read as fsRead, write as fsWrite } from 'node:fs';
 import { BlockError, type BlockProtocol } from '../format/types.js';
 import { native, type NativeFileWriter } from '../../common/native.js';
+import { strerrorOf } from '../../common/errno.js';
 
 export interface FileOpenOptions {
   readOnly?: boolean;
@@ -33,25 +34,6 @@ export interface FileOpenOptions {
 export function errnoOf(e: unknown): string {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : 'EIO';
-}
-
-/** strerror-like text for the errno names qemu-img users see. */
-export function describeErrno(code: string, fallback: string): string {
-  const text: Record<string, string> = {
-    ENOENT: 'No such file or directory',
-    EACCES: 'Permission denied',
-    EPERM: 'Operation not permitted',
-    EISDIR: 'Is a directory',
-    ENOSPC: 'No space left on device',
-    EROFS: 'Read-only file system',
-    EIO: 'Input/output error',
-    EINVAL: 'Invalid argument',
-    EFBIG: 'File too large',
-    EADDRINUSE: 'Address already in use',
-    EADDRNOTAVAIL: 'Cannot assign requested address',
-    ECONNREFUSED: 'Connection refused',
-  };
-  return text[code] ?? fallback;
 }
 
 export class FileProtocol implements BlockProtocol {
@@ -84,7 +66,7 @@ export class FileProtocol implements BlockProtocol {
       return new FileProtocol(filename, fh, readOnly, !!opts.writeThrough, !!opts.unsafe);
     } catch (e) {
       const code = errnoOf(e);
-      throw new BlockError(`Could not open '${filename}': ${describeErrno(code, (e as Error).message)}`, code);
+      throw new BlockError(`Could not open '${filename}': ${strerrorOf(code, (e as Error).message)}`, code);
     }
   }
 
@@ -100,7 +82,7 @@ export class FileProtocol implements BlockProtocol {
   private fail(what: string, e: unknown): never {
     if (e instanceof BlockError) throw e;
     const code = errnoOf(e);
-    throw new BlockError(`${what} '${this.filename}': ${describeErrno(code, (e as Error).message)}`, code);
+    throw new BlockError(`${what} '${this.filename}': ${strerrorOf(code, (e as Error).message)}`, code);
   }
 
   async size(): Promise<number> {
