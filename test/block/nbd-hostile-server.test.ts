@@ -355,3 +355,31 @@ test('a read-only export refuses writes before sending them; a write past the en
   await rw.close();
   t.is(writes, 0);
 });
+
+test('a reconnect finds the export changed (a smaller maximum block size, read-only): refused, the waiting request fails with EIO saying why', async (t) => {
+  for (const [change, re] of [
+    [(s: Script) => { s.extraInfo = blockSizes(512, 4096, 64 << 10); }, /export changed on reconnect \(maximum block size 65536, was 1048576\)/],
+    [(s: Script) => { s.flags = W.FLAG_HAS_FLAGS | W.FLAG_READ_ONLY; }, /export changed on reconnect \(read-only now\)/],
+  ] as const) {
+    let reads = 0;
+    const script: Script = {
+      size: 4n << 20n,
+      extraInfo: blockSizes(512, 4096, 1 << 20),
+      onRequest: (r, s) => {
+        if (r.type !== W.CMD_READ) return;
+        // the first read: the server goes away and comes back changed
+        if (reads++ === 0) {
+          change(script);
+          s.destroy();
+        } else s.write(dataChunk(r, r.offset, Buffer.alloc(r.length, 7)));
+      },
+    };
+    const uri = await fakeServer(t, script);
+    const p = await NbdProtocol.open(`${uri}&reconnect-delay=1`);
+    const e = await t.throwsAsync(p.pread(new Uint8Array(1 << 20), 0), { instanceOf: BlockError });
+    t.is(e!.errno, 'EIO');
+    t.regex(e!.message, re);
+    t.is(reads, 1, 'no request went to the changed export');
+    await p.close();
+  }
+});

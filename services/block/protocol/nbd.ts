@@ -148,9 +148,12 @@ export class NbdProtocol implements BlockProtocol {
           continue;
         }
         if (this.closed) return conn.destroy();
-        if (conn.info.size !== this.info.size || conn.info.minBlock > this.info.minBlock) {
-          // A different export behind the same name: refuse it rather than mix data.
-          this.lastError = new BlockError(`export changed on reconnect (size ${conn.info.size}, was ${this.info.size})`, 'EIO');
+        const change = this.changed(conn.info);
+        if (change) {
+          // A different export behind the same name, or one that would refuse the requests
+          // as this client splits them (waiting ones are split already): refuse it rather
+          // than mix data or fail them one by one.
+          this.lastError = new BlockError(`export changed on reconnect (${change})`, 'EIO');
           conn.destroy();
           continue;
         }
@@ -163,6 +166,21 @@ export class NbdProtocol implements BlockProtocol {
     } finally {
       this.reconnecting = false;
     }
+  }
+
+  /**
+   * What makes a reconnected export unfit to stand in for the first one, or '' if nothing:
+   * another size, a larger minimum block, a maximum block size below the requests this
+   * client makes (its caps come from the first connection), or read-only where it wrote.
+   */
+  private changed(info: W.ExportInfo): string {
+    const was = this.info;
+    if (info.size !== was.size) return `size ${info.size}, was ${was.size}`;
+    if (info.minBlock > was.minBlock) return `minimum block size ${info.minBlock}, was ${was.minBlock}`;
+    const longest = Math.max(this.maxIo, this.maxZeroes, was.blockSizesAdvertised ? this.maxStatus : 0);
+    if (info.maxPayload < longest) return `maximum block size ${info.maxPayload}, was ${was.maxPayload}`;
+    if (!this.readOnly && (info.flags & W.FLAG_READ_ONLY) !== 0) return 'read-only now';
+    return '';
   }
 
   /** The state, read afresh (TypeScript narrows `this.state` across awaits otherwise). */
