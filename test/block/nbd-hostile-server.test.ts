@@ -383,3 +383,27 @@ test('a reconnect finds the export changed (a smaller maximum block size, read-o
     await p.close();
   }
 });
+
+test('a server that drops the connection on every try of one request: with reconnect-delay, the request fails after a few resends instead of going round for ever', async (t) => {
+  let tries = 0;
+  const uri = await fakeServer(t, {
+    onRequest: (r, s) => {
+      if (r.offset === 0) {
+        tries++;
+        s.destroy();
+      } else s.write(dataChunk(r, r.offset, Buffer.alloc(r.length, 3)));
+    },
+  });
+  const p = await NbdProtocol.open(`${uri}&reconnect-delay=30`);
+  const t0 = Date.now();
+  const e = await t.throwsAsync(p.pread(new Uint8Array(4096), 0), { instanceOf: BlockError });
+  t.is(e!.errno, 'EIO');
+  t.regex(e!.message, /lost 4 times while a request was in flight/);
+  t.is(tries, 4);
+  t.true(Date.now() - t0 < 10_000, 'well before the reconnect delay');
+  // the connection is back: other requests go through
+  const ok = new Uint8Array(4096);
+  await p.pread(ok, 8192);
+  t.true(ok.every((x) => x === 3));
+  await p.close();
+});

@@ -42,6 +42,8 @@ export class NbdRequest {
   ranges: number[] | null = null;
   error: BlockError | null = null;
   extents: NbdExtent[] | null = null;
+  /** Connections this request was in flight on when they were lost (protocol/nbd.ts resends it). */
+  losses = 0;
 
   constructor(
     readonly type: number,

@@ -21,6 +21,8 @@ const MAX_EFFECT = 0x7fffffff;
 /** Write zeroes: at most this much a request, or the server's maximum if less (as QEMU). */
 const MAX_ZEROES = 32 << 20;
 const RECONNECT_MIN_MS = 50;
+/** A request lost with its connection more often than this fails instead of being sent again. */
+const MAX_LOSSES = 3;
 const RECONNECT_MAX_MS = 2000;
 
 type State = 'up' | 'waiting' | 'down' | 'closed';
@@ -114,8 +116,13 @@ export class NbdProtocol implements BlockProtocol {
         this.deadline = setTimeout(() => this.giveUp(), this.target.reconnectDelay * 1000);
       } else this.state = 'down';
     }
-    if (this.state === 'waiting') this.parked.push(...reqs);
-    else for (const r of reqs) r.reject(this.connectionError());
+    for (const r of reqs) {
+      // A request every connection drops (a server that dies on it) would otherwise go
+      // round for ever, each loss restarting the reconnect delay.
+      if (++r.losses > MAX_LOSSES) r.reject(new BlockError(`NBD connection to '${this.filename}' lost ${r.losses} times while a request was in flight: ${err.message}`, 'EIO'));
+      else if (this.state === 'waiting') this.parked.push(r);
+      else r.reject(this.connectionError());
+    }
     void this.reconnect();
   }
 
