@@ -19,7 +19,8 @@
  * the runs is the closest to each tool's own cost, when the median still moves with the load.
  * A convert's wall time includes its start (~35 ms before the first write, ~20 of them Node's
  * own, against qemu-img's ~10; see scripts/bundle-img.mjs), a fixed cost that weighs less the
- * larger TSEMU_BENCH_NBD_MIB is.
+ * larger TSEMU_BENCH_NBD_MIB is: so the client rows also give a 1 MiB convert (the start, as
+ * MiB/s) and the data phase alone (each tool's convert less its 1 MiB convert).
  * Environment: TSEMU_BENCH_NBD_MIB (image size, default 512).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -117,31 +118,56 @@ export async function benchNbd(root: string, workDir: string, repeats: number): 
   await serve('serve qcow2, 4 conns', 'qcow2', qcow2, 4);
 
   // The client: both converters read the same nbdkit export into tmpfs; the same convert
-  // from the raw file itself is the reference (what convert costs without NBD).
+  // from the raw file itself is the reference (what convert costs without NBD). A convert of
+  // a 1 MiB export measures each tool's start (and end), and the difference between the two
+  // converts its data phase alone: the client's throughput without the fixed cost.
+  const small = join(workDir, 'small.raw');
+  const sfd = openSync(small, 'w');
+  writeSync(sfd, noise, 0, noise.length, 0);
+  closeSync(sfd);
   const kit = await start('nbdkit', 'nbdkit', ['-f', '-r', '-U', join(workDir, 'k.sock'), 'file', raw], join(workDir, 'k.sock'));
+  const kit1 = await start('nbdkit', 'nbdkit', ['-f', '-r', '-U', join(workDir, 'k1.sock'), 'file', small], join(workDir, 'k1.sock'));
   const outDir = existsSync('/dev/shm') ? '/dev/shm' : workDir;
   const out = join(outDir, `tsemu-bench-nbd-${process.pid}.raw`);
-  try {
-    for (const [name, source] of [['client convert', uri(kit.sock)], ['(convert from file)', raw]] as const) {
-      const t: number[] = [];
-      const q: number[] = [];
-      const runQ = () => { rmSync(out, { force: true }); q.push(timed('qemu-img', ['convert', '-O', 'raw', source, out])); };
-      const runT = () => { rmSync(out, { force: true }); t.push(timed(process.execPath, [join(root, 'bin/tsemu-img'), 'convert', '-O', 'raw', source, out])); };
-      for (let i = 0; i < repeats; i++) {
-        if (i % 2) { runT(); runQ(); } else { runQ(); runT(); }
-      }
-      const tm = median(t);
-      const qm = median(q);
-      rows.push({
-        name, tsemu: 'tsemu-img convert', peer: 'qemu-img convert', tsemuMiBs: tm ? mib / tm : null, peerMiBs: qm ? mib / qm : null,
-        ratio: tm && qm ? qm / tm : null,
-        bestRatio: t.length && q.length ? Math.min(...q) / Math.min(...t) : null,
-      });
+  /** Both tools' convert times from `source`, taking turns in alternating order. */
+  const converts = (source: string): { t: number[]; q: number[] } => {
+    const t: number[] = [];
+    const q: number[] = [];
+    const runQ = () => { rmSync(out, { force: true }); q.push(timed('qemu-img', ['convert', '-O', 'raw', source, out])); };
+    const runT = () => { rmSync(out, { force: true }); t.push(timed(process.execPath, [join(root, 'bin/tsemu-img'), 'convert', '-O', 'raw', source, out])); };
+    for (let i = 0; i < repeats; i++) {
+      if (i % 2) { runT(); runQ(); } else { runQ(); runT(); }
     }
+    return { t, q };
+  };
+  const row = (name: string, megs: number, t: (number | null)[], q: (number | null)[]): NbdBenchRow => {
+    const tm = median(t.filter((x): x is number => x !== null && x > 0));
+    const qm = median(q.filter((x): x is number => x !== null && x > 0));
+    const tb = Math.min(...t.filter((x): x is number => x !== null && x > 0));
+    const qb = Math.min(...q.filter((x): x is number => x !== null && x > 0));
+    return {
+      name, tsemu: 'tsemu-img convert', peer: 'qemu-img convert', tsemuMiBs: tm ? megs / tm : null, peerMiBs: qm ? megs / qm : null,
+      ratio: tm && qm ? qm / tm : null,
+      bestRatio: Number.isFinite(tb) && Number.isFinite(qb) ? qb / tb : null,
+    };
+  };
+  try {
+    const whole = converts(uri(kit.sock));
+    rows.push(row('client convert', mib, whole.t, whole.q));
+    const one = converts(uri(kit1.sock));
+    rows.push(row('client 1 MiB (start)', 1, one.t, one.q));
+    // the data phase: each whole convert less that tool's median 1 MiB convert
+    const tStart = median(one.t);
+    const qStart = median(one.q);
+    rows.push(row('client data phase', mib - 1, whole.t.map((x) => (tStart ? x - tStart : null)), whole.q.map((x) => (qStart ? x - qStart : null))));
+    const file = converts(raw);
+    rows.push(row('(convert from file)', mib, file.t, file.q));
   } finally {
     rmSync(out, { force: true });
     stop(kit);
+    stop(kit1);
   }
+  rmSync(small, { force: true });
   rmSync(raw, { force: true });
   rmSync(qcow2, { force: true });
   return rows;
