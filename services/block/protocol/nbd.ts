@@ -21,9 +21,9 @@ const MAX_EFFECT = 0x7fffffff;
 /** Write zeroes: at most this much a request, or the server's maximum if less (as QEMU). */
 const MAX_ZEROES = 32 << 20;
 const RECONNECT_MIN_MS = 50;
+const RECONNECT_MAX_MS = 2000;
 /** A request lost with its connection more often than this fails instead of being sent again. */
 const MAX_LOSSES = 3;
-const RECONNECT_MAX_MS = 2000;
 
 type State = 'up' | 'waiting' | 'down' | 'closed';
 

@@ -82,7 +82,6 @@ export interface HartEnv {
   resetPc?: number;
 }
 
-
 /** Shared by pages without translated blocks (never written). */
 const NO_BLOCKS: (BlockFn | undefined)[] = new Array<BlockFn | undefined>(2048).fill(undefined);
 
@@ -1413,7 +1412,8 @@ export class Hart {
    */
   private loadSlow(op: number, rd: number, h: number, l: number): number {
     const va = h * TWO32 + (l >>> 0);
-    const o = this.translateSlow(va, ACC_R, accessSize(op));
+    // (through the TLB: a misaligned access to a page it holds needs no walk)
+    const o = this.translate(va, ACC_R, undefined, accessSize(op));
     if (o < 0) {
       this.mmioLoad(op, rd, -1 - o, va);
       return -1;
@@ -1433,7 +1433,7 @@ export class Hart {
    */
   private storeSlowAt(op: number, rs2: number, h: number, l: number, len: number): number {
     const va = h * TWO32 + (l >>> 0);
-    const o = this.translateSlow(va, ACC_W, accessSize(op));
+    const o = this.translate(va, ACC_W, undefined, accessSize(op));
     if (o < 0) {
       this.mmioStore(op, rs2, -1 - o, va);
       return -1;

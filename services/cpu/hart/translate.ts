@@ -55,8 +55,8 @@ export interface BlockInsn {
   seen: number;
 }
 
-/** A conditional branch the interpreter saw only fall through (BlockInsn.seen). */
-const neverTaken = (ins: BlockInsn) => ins.seen === 2 && isBranch(ins.w & 1023);
+/** A conditional branch the interpreter saw only fall through (BlockInsn.seen; 0 for other instructions). */
+const neverTaken = (ins: BlockInsn) => ins.seen === 2;
 
 function isBranch(op: number): boolean {
   return op >= Op.BEQ && op <= Op.BGEU;
@@ -342,11 +342,11 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
    * A conditional branch at position k on JS condition `cond`: a way the interpreter never
    * saw it go is a plain exit (BlockInsn.seen).
    */
-  const branch = (k: number, cond: string) => {
+  const branch = (k: number, cond: string, next: number) => {
     const ins = insns[k]!;
     const target = ins.pc + ins.imm;
-    if (ins.seen === 2) return `if (${cond}) ${exitTo(k, target)}`;
-    if (ins.seen === 1 && k < last) return `if (${cond}) ${taken(k, target)} else ${exitTo(k, ins.pc + ((ins.w & (1 << 28)) !== 0 ? 4 : 2))}`;
+    if (neverTaken(ins)) return `if (${cond}) ${exitTo(k, target)}`;
+    if (ins.seen === 1 && k < last) return `if (${cond}) ${taken(k, target)} else ${exitTo(k, next)}`;
     return `if (${cond}) ${taken(k, target)}`;
   };
   /**
@@ -437,15 +437,15 @@ export function blockSource(insns: readonly BlockInsn[]): BlockSource {
         ended = true;
         break;
       case Op.BEQ:
-        out.push(branch(k, `${equal(rs1, rs2)} === 0`));
+        out.push(branch(k, `${equal(rs1, rs2)} === 0`, next));
         break;
       case Op.BNE:
-        out.push(branch(k, `${equal(rs1, rs2)} !== 0`));
+        out.push(branch(k, `${equal(rs1, rs2)} !== 0`, next));
         break;
       case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: {
         const u = op === Op.BLTU || op === Op.BGEU ? ' >>> 0' : '';
         const lt = less(`${lo(rs1)} >>> 0`, `${lo(rs2)} >>> 0`);
-        out.push(`{ const h1 = ${hi(rs1)}${u}; const h2 = ${hi(rs2)}${u}; ${branch(k, `${lt} ${op === Op.BLT || op === Op.BLTU ? '!==' : '==='} 0`)} }`);
+        out.push(`{ const h1 = ${hi(rs1)}${u}; const h2 = ${hi(rs2)}${u}; ${branch(k, `${lt} ${op === Op.BLT || op === Op.BLTU ? '!==' : '==='} 0`, next)} }`);
         break;
       }
       case Op.LD: case Op.LW: case Op.LWU: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU: {
