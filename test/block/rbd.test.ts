@@ -327,6 +327,41 @@ test.serial('key-secret: tsemu-img --object secret with key-secret=ID in the nam
   t.is(devs[1]!.file, `rbd:${ceph.pool}/sec:id=tsemu:key-secret=k`);
 });
 
+test.serial('create -o cluster_size= and password-secret= as qemu-img takes them: raw on RBD gives both to the rbd driver, qcow2 keeps cluster_size', async (t) => {
+  const mon = `mon_host=v2\\:127.0.0.1\\:${ceph.monPort}:client_mount_timeout=15`;
+  const secret = `secret,id=k,data=${ceph.userKey()},format=base64`;
+  const order = async (image: string) => Number(/"order":\s*(\d+)/.exec(await ceph.rbd(['info', '--format=json', `${ceph.pool}/${image}`]))![1]);
+  // the client's key only through the secret (client.tsemu is not in the conf's keyring)
+  const name = `rbd:${ceph.pool}/objsize:id=tsemu:${mon}`;
+  t.is(await imgOk(['create', '-f', 'raw', '--object', secret, '-o', 'cluster_size=8M,password-secret=k', name, '16M']),
+    `Formatting '${name}', fmt=raw size=16777216 cluster_size=8388608 password-secret=k\n`);
+  await must('qemu-img', ['create', '-f', 'raw', '--object', secret, '-o', 'cluster_size=8M,password-secret=k', `rbd:${ceph.pool}/objsize-q:id=tsemu:${mon}`, '16M']);
+  t.is(await order('objsize'), 23);
+  t.is(await order('objsize-q'), 23);
+  // qcow2's own cluster size; the object size stays librbd's default, as with qemu-img
+  await imgOk(['create', '-f', 'qcow2', '--object', secret, '-o', 'cluster_size=128k,password-secret=k', `rbd:${ceph.pool}/objsize-2:id=tsemu:${mon}`, '16M']);
+  t.is(await order('objsize-2'), 22);
+  t.is(JSON.parse(await imgOk(['info', '--object', secret, '--output=json', `rbd:${ceph.pool}/objsize-2:id=tsemu:key-secret=k:${mon}`]))['cluster-size'], 131072);
+  // QEMU's refusals, word for word, and nothing made
+  for (const [size, why] of [['5000', 'obj size needs to be power of 2'], ['2048', 'obj size too small'], ['128M', 'error rbd create: Numerical argument out of domain']]) {
+    const n = ceph.name(`bad-${size}`);
+    const r = await img(['create', '-f', 'raw', '-o', `cluster_size=${size}`, n, '16M']);
+    const q = execFileSync('sh', ['-c', `qemu-img create -f raw -o cluster_size=${size} '${n}' 16M 2>&1 >/dev/null || true`], { encoding: 'utf8' });
+    t.is(r.code, 1);
+    t.is(r.stderr, `tsemu-img: ${n}: ${why}\n`);
+    t.is(q, `qemu-img: ${n}: ${why}\n`);
+  }
+  t.notRegex(await ceph.rbd(['ls', ceph.pool]), /bad-/);
+  const missing = await img(['create', '-f', 'raw', '-o', 'password-secret=nosuch', `rbd:${ceph.pool}/nokey:id=tsemu:${mon}`, '16M']);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /No secret with id 'nosuch'/);
+  // a host file takes neither
+  const dir = tempDir(t);
+  t.regex((await img(['create', '-f', 'raw', '-o', 'cluster_size=8M', join(dir, 'x.raw'), '16M'])).stderr, /Invalid parameter 'cluster_size'/);
+  t.regex((await img(['create', '-f', 'qcow2', '-o', 'password-secret=k', join(dir, 'x.qcow2'), '16M'])).stderr, /Invalid parameter 'password-secret'/);
+  t.is(await imgOk(['create', '-f', 'raw', '-o', 'help', name]), 'Supported options:\n  cluster_size=<size>\n  password-secret=<str>\n  preallocation=<str>\n  size=<size>\n');
+});
+
 test.serial('map: holes as librbd\'s fast-diff sees them (whole objects), as qemu-img map reports them; convert skips them', async (t) => {
   const dir = tempDir(t);
   const src = join(dir, 'sparse.raw');

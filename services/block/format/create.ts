@@ -3,7 +3,7 @@
  * (-o cluster_size=,refcount_bits=,compat=,lazy_refcounts=,preallocation=,backing_file=,backing_fmt=;
  * QED: cluster_size=,table_size=,backing_file=,backing_fmt=).
  */
-import { createProtocol } from '../protocol/registry.js';
+import { createProtocol, protocolFor } from '../protocol/registry.js';
 import type { QedCreateOptions } from './qed/create.js';
 import { BlockError } from './types.js';
 
@@ -35,11 +35,24 @@ function tableSize(v: string): number {
   return Number(v);
 }
 
+/**
+ * The -o names `qemu-img create` takes for an image of `format` at `filename`: the format's,
+ * then those of the protocol under it that the format does not take itself (qemu-img appends
+ * the protocol's create options to the format's; qcow2 on RBD keeps cluster_size for its
+ * clusters, raw on RBD hands it to the protocol as the object size).
+ */
+export function createOptionNames(format: string, filename: string): { format: string[]; protocol: string[] } {
+  const known = KNOWN[format];
+  if (!known) throw new BlockError(`Unknown file format '${format}'`, 'EINVAL');
+  return { format: known, protocol: (protocolFor(filename).createOptions ?? []).filter((k) => !known.includes(k)) };
+}
+
 export async function createImage(req: CreateRequest, parseSize: (s: string, what?: string) => number): Promise<void> {
-  const known = KNOWN[req.format];
-  if (!known) throw new BlockError(`Unknown file format '${req.format}'`, 'EINVAL');
-  for (const k of req.options.keys()) {
-    if (!known.includes(k)) throw new BlockError(`Invalid parameter '${k}'`, 'EINVAL');
+  const { format: known, protocol: protocolKnown } = createOptionNames(req.format, req.filename);
+  const protocolOptions: Record<string, string> = {};
+  for (const [k, v] of req.options) {
+    if (protocolKnown.includes(k)) protocolOptions[k] = k.endsWith('_size') ? String(parseSize(v, k.replace('_', ' '))) : v;
+    else if (!known.includes(k)) throw new BlockError(`Invalid parameter '${k}'`, 'EINVAL');
   }
   // qemu-img rounds a size up to whole 512-byte sectors.
   req = { ...req, size: Math.ceil(req.size / 512) * 512 };
@@ -78,7 +91,7 @@ export async function createImage(req: CreateRequest, parseSize: (s: string, wha
   } else if (!['off', 'full', 'falloc'].includes(prealloc)) {
     throw new BlockError(`Invalid parameter '${prealloc}'`, 'EINVAL');
   }
-  const file = await createProtocol(req.filename, qcow2 || qed ? 0 : req.size);
+  const file = await createProtocol(req.filename, qcow2 || qed ? 0 : req.size, { options: protocolOptions });
   try {
     if (qed) {
       await qedCode!.createQed(file, req.size, qed);

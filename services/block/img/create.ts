@@ -1,9 +1,14 @@
 /** `tsemu-img create [-f fmt] [-b backing [-F backing_fmt]] [-u] [-o options] filename [size]` */
 import { dirname, isAbsolute, join } from 'node:path';
-import { createImage } from '../format/create.js';
+import { createImage, createOptionNames } from '../format/create.js';
 import { has, last, parseArgs, parseOptionList } from './args.js';
 import { CommandError, open, type Out } from './common.js';
 import { parseSize } from './sizes.js';
+
+/** How `-o help` shows each option's value (the rest are <str>). */
+const OPTION_TYPES: Record<string, string> = {
+  size: 'size', cluster_size: 'size', table_size: 'size', refcount_bits: 'num', lazy_refcounts: 'bool', extended_l2: 'bool', encryption: 'bool',
+};
 
 export async function create(argv: string[], io: Out): Promise<number> {
   const p = parseArgs(argv, { short: 'hf:F:b:o:uq', long: ['object='] });
@@ -12,11 +17,15 @@ export async function create(argv: string[], io: Out): Promise<number> {
   if (p.operands.length > 2) throw new CommandError(`Invalid parameter '${p.operands[2]}'`);
   const format = last(p, 'f') ?? 'raw';
   const options = parseOptionList(p.opts.get('o'));
+  let names: { format: string[]; protocol: string[] };
+  try {
+    names = createOptionNames(format, filename);
+  } catch (e) {
+    throw new CommandError((e as Error).message);
+  }
   if (options.has('help') || options.has('?')) {
-    const names = format === 'qed'
-      ? ['backing_file=<str>', 'backing_fmt=<str>', 'cluster_size=<size>', 'preallocation=<str>', 'size=<size>', 'table_size=<size>']
-      : ['size=<size>', 'cluster_size=<size>', 'refcount_bits=<num>', 'compat=<str>', 'lazy_refcounts=<bool>', 'preallocation=<str>', 'backing_file=<str>', 'backing_fmt=<str>'];
-    io.out(`Supported options:\n${names.map((n) => `  ${n}\n`).join('')}`);
+    const all = [...names.format, ...names.protocol].sort();
+    io.out(`Supported options:\n${all.map((n) => `  ${n}=<${OPTION_TYPES[n] ?? 'str'}>\n`).join('')}`);
     return 0;
   }
   if (has(p, 'b')) options.set('backing_file', last(p, 'b')!);
@@ -59,6 +68,11 @@ export async function create(argv: string[], io: Out): Promise<number> {
   } else {
     line += ` size=${size}`;
     if (options.has('preallocation')) line += ` preallocation=${options.get('preallocation')}`;
+  }
+  // then the protocol's own (raw on RBD: cluster_size=, password-secret=), as qemu-img appends them
+  for (const k of names.protocol) {
+    const v = options.get(k);
+    if (v !== undefined) line += ` ${k}=${k.endsWith('_size') ? parseSize(v) : v}`;
   }
   if (!has(p, 'q')) io.out(line + '\n');
   try {

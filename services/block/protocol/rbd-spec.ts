@@ -29,6 +29,12 @@ function nextToken(s: string, delim: string): [string, string | undefined] {
 
 const unescape = (s: string): string => s.replace(/\\(.)/gs, '$1');
 
+/**
+ * What `qemu-img create -o` takes for an RBD image besides its format's options: the object
+ * size (`cluster_size`, a power of 2, at least 4 KiB) and the secret holding the client's key.
+ */
+export const RBD_CREATE_OPTIONS: readonly string[] = ['cluster_size', 'password-secret'];
+
 export function isRbdFilename(filename: string): boolean {
   return filename.startsWith('rbd:');
 }

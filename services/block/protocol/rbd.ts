@@ -15,7 +15,7 @@
 import { BlockError, type BlockExtent, type BlockProtocol, type ProtocolSnapshots, type SnapshotInfo } from '../format/types.js';
 import { registerProtocol, type ProtocolOpenOptions } from './registry.js';
 import { rbdAddon, type RbdClusterHandle, type RbdImageHandle } from './rbd-native.js';
-import { formatRbdFilename, isRbdFilename, parseRbdFilename, type RbdSpec } from './rbd-spec.js';
+import { formatRbdFilename, isRbdFilename, parseRbdFilename, RBD_CREATE_OPTIONS, type RbdSpec } from './rbd-spec.js';
 import { secretBase64 } from '../../common/secret.js';
 
 /** The failure's errno name, and the reason in strerror's words (what follows the step's name). */
@@ -295,22 +295,35 @@ export class RbdProtocol implements BlockProtocol {
   }
 }
 
-/** Creates an RBD image of `size` bytes (qemu-img create's step for rbd: names). */
-export async function createRbdImage(filename: string, size: number, opts: ProtocolOpenOptions = {}): Promise<void> {
+/**
+ * Creates an RBD image of `size` bytes (qemu-img create's step for rbd: names), with the
+ * create options QEMU's rbd driver takes: `cluster_size` (the object size in bytes) and
+ * `password-secret` (the secret holding the client's key, as key-secret= in the name).
+ * Returns the spec to open it with.
+ */
+export async function createRbdImage(filename: string, size: number, opts: ProtocolOpenOptions = {}): Promise<RbdSpec> {
   const spec = parseRbdFilename(filename);
   if (spec.snapshot !== undefined) throw new BlockError(`${filename}: cannot create an image with a snapshot name`, 'EINVAL');
+  const secret = opts.options?.['password-secret'];
+  if (secret !== undefined) spec.keySecret = secret;
+  let order = 0;
+  const objectSize = opts.options?.cluster_size;
+  if (objectSize !== undefined) {
+    // QEMU's checks and words; librbd bounds it above ("Numerical argument out of domain")
+    const n = Number(objectSize);
+    if (!Number.isSafeInteger(n) || n <= 0 || (n & (n - 1)) !== 0) throw new BlockError('obj size needs to be power of 2', 'EINVAL');
+    if (n < 4096) throw new BlockError('obj size too small', 'EINVAL');
+    order = Math.log2(n);
+  }
   const cluster = await connect(spec, undefined);
   try {
-    const order = opts.options?.cluster_size ? Math.log2(Number(opts.options.cluster_size)) : 0;
-    if (!Number.isInteger(order) || (order !== 0 && (order < 12 || order > 26))) {
-      throw new BlockError('obj size needs to be a power of 2 between 4K and 64M', 'EINVAL');
-    }
     await cluster.createImage(spec.pool, spec.namespace, spec.image, size, order);
   } catch (e) {
     throw stepError(e);
   } finally {
     await cluster.shutdown().catch(() => {});
   }
+  return spec;
 }
 
 /** Removes an RBD image (and fails while it has snapshots or watchers, as `rbd rm` does). */
@@ -330,8 +343,9 @@ registerProtocol({
   name: 'rbd',
   claims: isRbdFilename,
   open: (filename, opts) => RbdProtocol.open(filename, parseRbdFilename(filename), opts),
+  createOptions: RBD_CREATE_OPTIONS,
   async create(filename, size, opts) {
-    await createRbdImage(filename, size, opts);
-    return RbdProtocol.open(filename, parseRbdFilename(filename), { ...opts, readOnly: false });
+    const spec = await createRbdImage(filename, size, opts);
+    return RbdProtocol.open(filename, spec, { cache: opts.cache, readOnly: false });
   },
 });

@@ -7,7 +7,7 @@
 import { FileProtocol } from './file.js';
 import { BlockError, type BlockProtocol } from '../format/types.js';
 import { isNbdFilename } from '../nbd/uri.js';
-import { isRbdFilename } from './rbd-spec.js';
+import { isRbdFilename, RBD_CREATE_OPTIONS } from './rbd-spec.js';
 
 export interface ProtocolOpenOptions {
   readOnly?: boolean;
@@ -28,6 +28,12 @@ export interface ProtocolDriver {
    * Protocols that cannot create (NBD) leave it out; create then opens the existing export.
    */
   create?(filename: string, size: number, opts: ProtocolOpenOptions): Promise<BlockProtocol>;
+  /**
+   * The `qemu-img create -o` names this protocol takes (its create options, in the order
+   * qemu-img shows them); create gets those the image format does not take itself, by name,
+   * in `opts.options` (sizes as a count of bytes).
+   */
+  readonly createOptions?: readonly string[];
 }
 
 const drivers: ProtocolDriver[] = [];
@@ -67,7 +73,7 @@ const file: ProtocolDriver = {
  * protocols it does not touch (tsemu-img on a host file loads no NBD or librbd code). The
  * module registers its real driver when it loads, which replaces this stand-in.
  */
-function builtin(name: string, claims: (filename: string) => boolean, load: () => Promise<unknown>, creates: boolean): ProtocolDriver {
+function builtin(name: string, claims: (filename: string) => boolean, load: () => Promise<unknown>, createOptions?: readonly string[]): ProtocolDriver {
   const real = async (): Promise<ProtocolDriver> => {
     await load();
     const d = drivers.find((x) => x.name === name);
@@ -78,13 +84,17 @@ function builtin(name: string, claims: (filename: string) => boolean, load: () =
     name,
     claims,
     open: async (filename, opts) => (await real()).open(filename, opts),
+    ...(createOptions && {
+      create: async (filename: string, size: number, opts: ProtocolOpenOptions) => (await real()).create!(filename, size, opts),
+      createOptions,
+    }),
   };
-  if (creates) stub.create = async (filename, size, opts) => (await real()).create!(filename, size, opts);
   return stub;
 }
 
-registerProtocol(builtin('nbd', isNbdFilename, () => import('./nbd.js'), false));
-registerProtocol(builtin('rbd', isRbdFilename, () => import('./rbd.js'), true));
+// nbd cannot create (create opens the export); rbd creates, with its own -o options
+registerProtocol(builtin('nbd', isNbdFilename, () => import('./nbd.js')));
+registerProtocol(builtin('rbd', isRbdFilename, () => import('./rbd.js'), RBD_CREATE_OPTIONS));
 
 /** The driver for a filename: the first registered one that claims it, else `file`. */
 export function protocolFor(filename: string): ProtocolDriver {
