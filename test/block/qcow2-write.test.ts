@@ -8,6 +8,9 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openImage } from '../../services/block/format/open.js';
+import { Qcow2Image } from '../../services/block/format/qcow2/image.js';
+import { BlockError, type BlockProtocol } from '../../services/block/format/types.js';
+import { FileProtocol } from '../../services/block/protocol/file.js';
 import { tempDir } from '../helpers/procs.js';
 import { imgOk, must, qemuIo, tool } from './tools.js';
 import { workload } from './workload.js';
@@ -164,4 +167,120 @@ test('tiny metadata caches (l2-cache-size, refcount-cache-size of two tables): e
     await must('qemu-img', ['convert', '-O', 'raw', f, join(dir, 'tiny.raw')]);
     t.true(Buffer.from(model).equals(readFileSync(join(dir, 'tiny.raw'))), opts);
   }
+});
+
+/** Disjoint [offset, length) ranges, 512-byte aligned, covering parts of [base, base + span). */
+function disjoint(r: () => number, base: number, span: number, count: number): Array<[number, number]> {
+  const cuts = new Set<number>();
+  while (cuts.size < count * 2) cuts.add(Math.floor(r() * (span / 512)) * 512);
+  const c = [...cuts].sort((a, b) => a - b);
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i + 1 < c.length; i += 2) out.push([base + c[i]!, c[i + 1]! - c[i]!]);
+  return out;
+}
+
+test('writes into the same unallocated clusters at once (disjoint sectors) all land; zeroes, discards, flushes and snapshots among them', async (t) => {
+  const dir = tempDir(t);
+  for (const [opts, backing] of [['cluster_size=65536', false], ['cluster_size=4096,refcount_bits=4', true], ['cluster_size=512', false]] as const) {
+    const f = join(dir, 'c.qcow2');
+    const size = 4 << 20;
+    const args = ['create', '-f', 'qcow2', '-o', opts];
+    if (backing) {
+      const b = join(dir, 'b.raw');
+      await must('qemu-img', ['create', '-q', '-f', 'raw', b, String(size)]);
+      await qemuIo(b, ['write -P 0x3c 0 4M'], 'raw');
+      args.push('-b', 'b.raw', '-F', 'raw');
+    }
+    await imgOk([...args, f, String(size)]);
+    const image = await openImage(f, {});
+    const model = new Uint8Array(size);
+    await image.read(model, 0);
+    let s = 99;
+    const r = () => { s = (s * 1103515245 + 12345) >>> 0; return s / 2 ** 32; };
+    let snaps = 0;
+    for (let wave = 0; wave < 60; wave++) {
+      // a few clusters' worth of the image, cut into disjoint pieces all issued at once
+      const span = 256 << 10;
+      const base = Math.floor(r() * ((size - span) / 512)) * 512;
+      const pieces = disjoint(r, base, span, 12);
+      const discarded = new Set<number>();
+      const ops: Promise<unknown>[] = pieces.map(([off, len], i): Promise<unknown> => {
+        const k = r();
+        if (k < 0.7) {
+          const b = new Uint8Array(len).fill((wave * 13 + i) & 0xff || 1);
+          model.set(b, off);
+          return image.write(b, off);
+        }
+        if (k < 0.85) {
+          model.fill(0, off, off + len);
+          return image.writeZeroes(off, len, k < 0.8);
+        }
+        // a discard may leave zeros, the backing file's bytes, or (part of a cluster) what was there
+        discarded.add(i);
+        return image.discard(off, len);
+      });
+      if (wave % 7 === 3) ops.push(image.flush());
+      if (wave % 15 === 5) ops.push(image.snapshots!.create(`s${snaps++}`));
+      await Promise.all(ops);
+      for (const [i, [off, len]] of pieces.entries()) {
+        const got = new Uint8Array(len);
+        await image.read(got, off);
+        if (discarded.has(i)) model.set(got, off);
+        else if (!Buffer.from(got).equals(Buffer.from(model.subarray(off, off + len)))) t.fail(`${opts}: wave ${wave} [${off}, +${len}) reads wrong`);
+      }
+    }
+    await image.close();
+    const check = await tool('qemu-img', ['check', f]);
+    t.is(check.code, 0, `${opts}: ${check.stdout}${check.stderr}`);
+    t.regex(check.stdout, /No errors were found/, opts);
+    await must('qemu-img', ['convert', '-O', 'raw', f, join(dir, 'c.raw')]);
+    t.true(Buffer.from(model).equals(readFileSync(join(dir, 'c.raw'))), opts);
+  }
+});
+
+test('an allocating write whose data write fails: the request fails, its clusters are free again, the writes beside it land', async (t) => {
+  const dir = tempDir(t);
+  const f = join(dir, 'e.qcow2');
+  await imgOk(['create', '-f', 'qcow2', '-o', 'cluster_size=4096', f, '4M']);
+  const file = await FileProtocol.open(f);
+  let failed = 0;
+  // the host fails any write of the poisoned pattern (ENOSPC), as a full disk would
+  const faulty = new Proxy(file, {
+    get(target, prop) {
+      if (prop === 'pwrite') {
+        return async (buf: Uint8Array, off: number) => {
+          if (buf.length >= 512 && buf[0] === 0xee && buf[buf.length - 1] === 0xee) {
+            failed++;
+            throw new BlockError('Could not write: ENOSPC', 'ENOSPC');
+          }
+          return target.pwrite(buf, off);
+        };
+      }
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as BlockProtocol;
+  const image = await Qcow2Image.open(faulty, {});
+  const good = Array.from({ length: 6 }, (_, i) => new Uint8Array(4096 * (1 + (i % 2))).fill(i + 1));
+  const results = await Promise.allSettled([
+    ...good.map((b, i) => image.write(b, i * 5 * 4096)),
+    image.write(new Uint8Array(3 * 4096).fill(0xee), 100 * 4096),
+    image.write(new Uint8Array(4096).fill(0xee), 200 * 4096),
+  ]);
+  t.true(failed >= 2);
+  t.deepEqual(results.map((x) => x.status), [...good.map(() => 'fulfilled'), 'rejected', 'rejected']);
+  t.regex(String((results[6] as PromiseRejectedResult).reason.message), /ENOSPC/);
+  for (const [i, b] of good.entries()) {
+    const got = new Uint8Array(b.length);
+    await image.read(got, i * 5 * 4096);
+    t.true(Buffer.from(got).equals(Buffer.from(b)), `write ${i}`);
+  }
+  const hole = new Uint8Array(3 * 4096);
+  await image.read(hole, 100 * 4096);
+  t.true(hole.every((x) => x === 0), 'the failed write left nothing');
+  await image.close();
+  const check = await tool('qemu-img', ['check', f]);
+  t.is(check.code, 0, check.stdout + check.stderr);
+  t.regex(check.stdout, /No errors were found/);
+  t.deepEqual(JSON.parse(await must('qemu-img', ['map', '--output=json', f])).filter((e: { data: boolean }) => e.data).length, good.length);
 });

@@ -33,6 +33,18 @@ import { appendHostRun, unallocatedHostRuns } from '../extents.js';
 export type OpenBacking = (filename: string, opts: OpenOptions) => Promise<BlockImage>;
 
 /** One run of clusters inside one L2 table that read the same way. */
+/** An allocating write's new clusters, between its steps (see allocPrepare). */
+interface Allocation {
+  l1Index: number;
+  /** Guest offset of the first cluster. */
+  start: number;
+  hosts: number[];
+  /** The clusters' whole bytes. */
+  whole: Uint8Array;
+  /** Ends its time in flight (writeStart's allocations). */
+  settle?: () => void;
+}
+
 interface Run {
   kind: Kind;
   /** Host offset of the first byte (Normal), else 0. */
@@ -448,10 +460,23 @@ export class Qcow2Image implements BlockImage {
     // Fast path: data over clusters this image owns alone changes no metadata, so it may run
     // beside reads and other such writes (the guest orders overlapping requests itself).
     if (this.writeReady && !this.writeThrough && (await this.lock.read(() => this.writeInPlace(buf, offset)))) return;
-    await this.lock.run(async () => {
-      await this.writeLocked(buf, offset);
-      if (this.writeThrough) await this.flushLocked();
-    });
+    if (this.writeThrough) {
+      await this.lock.run(async () => {
+        await this.writeLocked(buf, offset);
+        await this.flushLocked();
+      });
+      return;
+    }
+    // Allocating: clusters are allocated under the lock, the data goes out without it (beside
+    // other requests), and the L2 entries are set under it again, as QEMU's qcow2 does.
+    for (;;) {
+      await this.settle(offset, buf.length);
+      const allocs = await this.lock.run(async () => {
+        if (this.draining || this.inflightOver(offset, buf.length)) return undefined; // look again
+        return this.writeStart(buf, offset);
+      });
+      if (allocs) return this.writeFinish(allocs);
+    }
   }
 
   /** cache=writethrough|directsync: a completed write is durable, metadata included. */
@@ -496,12 +521,25 @@ export class Qcow2Image implements BlockImage {
 
   /** Writes into freshly allocated clusters (copy-on-write of partial ones); returns bytes written. */
   private async allocWrite(data: Uint8Array, offset: number): Promise<number> {
+    const a = await this.allocPrepare(data, offset);
+    await this.allocData(a);
+    await this.allocLink(a);
+    return data.length;
+  }
+
+  /**
+   * The first step of an allocating write, under the lock: the L2 table made writable, new
+   * host clusters counted in, the whole clusters' bytes (partial ones completed from what
+   * they read now). Nothing points at the new clusters yet.
+   */
+  private async allocPrepare(data: Uint8Array, offset: number): Promise<Allocation> {
     const cs = this.clusterSize;
     const start = Math.floor(offset / cs) * cs;
     const end = Math.ceil((offset + data.length) / cs) * cs;
     const n = (end - start) / cs;
     const head = offset - start;
-    const table = await this.l2ForWrite(Math.floor(start / cs / 2 ** this.l2Bits));
+    const l1Index = Math.floor(start / cs / 2 ** this.l2Bits);
+    await this.l2ForWrite(l1Index);
     // Cluster by cluster: new refcount blocks sit between data clusters, so a run of
     // contiguous free clusters is not required (contiguous ones are written together).
     const hosts: number[] = [];
@@ -515,15 +553,139 @@ export class Qcow2Image implements BlockImage {
       if ((offset + data.length) % cs && (n > 1 || !head)) await this.readLocked(whole.subarray(whole.length - cs), end - cs);
       whole.set(data, head);
     }
-    for (let i = 0; i < n;) {
+    for (const h of hosts) this.checkOverlap(h, cs);
+    return { l1Index, start, hosts, whole };
+  }
+
+  /** The data of an allocation, into its new clusters (contiguous ones in one write). */
+  private async allocData(a: Allocation): Promise<void> {
+    const cs = this.clusterSize;
+    const { hosts, whole } = a;
+    for (let i = 0; i < hosts.length;) {
       let j = i + 1;
-      while (j < n && hosts[j] === hosts[j - 1]! + cs) j++;
-      this.checkOverlap(hosts[i]!, (j - i) * cs);
+      while (j < hosts.length && hosts[j] === hosts[j - 1]! + cs) j++;
       await this.protocol.pwrite(whole.subarray(i * cs, j * cs), hosts[i]!);
       i = j;
     }
-    await this.setEntries(table, start, n, (i) => ({ offset: hosts[i]!, zero: false }));
-    return data.length;
+  }
+
+  /** The last step, under the lock: the L2 entries point at the new clusters. */
+  private async allocLink(a: Allocation): Promise<void> {
+    const table = await this.l2ForWrite(a.l1Index);
+    await this.setEntries(table, a.start, a.hosts.length, (i) => ({ offset: a.hosts[i]!, zero: false }));
+  }
+
+  // ---- allocating writes in flight -------------------------------------------------------
+
+  /** Allocating writes between their first and last step: guest clusters [first, end). */
+  private readonly inflight = new Set<{ first: number; end: number; done: Promise<void> }>();
+  /** Operations that wait for every allocating write to finish; none starts meanwhile. */
+  private draining = 0;
+  private drainEnd: Promise<void> = Promise.resolve();
+  private drainWake: () => void = () => {};
+
+  private inflightOver(offset: number, length: number): Promise<void>[] | undefined {
+    const cs = this.clusterSize;
+    const first = Math.floor(offset / cs);
+    const end = Math.ceil((offset + length) / cs);
+    let over: Promise<void>[] | undefined;
+    for (const a of this.inflight) if (a.first < end && first < a.end) (over ??= []).push(a.done);
+    return over;
+  }
+
+  /** Until no allocating write is in flight over the range, nor a drain under way. */
+  private async settle(offset: number, length: number): Promise<void> {
+    for (;;) {
+      const over = this.inflightOver(offset, length);
+      if (over) await Promise.all(over);
+      else if (this.draining) await this.drainEnd;
+      else return;
+    }
+  }
+
+  /**
+   * Runs `fn` under the lock once no allocating write is in flight over [offset, +length)
+   * (any at all without a range: snapshots, resize, check, close; new ones wait meanwhile).
+   */
+  private async settled<T>(fn: () => Promise<T>, offset?: number, length?: number): Promise<T> {
+    const whole = offset === undefined;
+    if (whole && this.draining++ === 0) this.drainEnd = new Promise((wake) => (this.drainWake = wake));
+    try {
+      for (;;) {
+        const over = whole ? [...this.inflight].map((a) => a.done) : this.inflightOver(offset, length!);
+        if (over?.length) {
+          await Promise.all(over);
+          continue;
+        }
+        const r = await this.lock.run(async () => {
+          const busy = whole ? this.inflight.size > 0 : this.inflightOver(offset, length!);
+          return busy ? undefined : { value: await fn() };
+        });
+        if (r) return r.value;
+      }
+    } finally {
+      if (whole && --this.draining === 0) this.drainWake();
+    }
+  }
+
+  /**
+   * Under the lock: writes what lands on clusters owned alone, and starts an allocation for
+   * the rest (registered in flight until writeFinish links it).
+   */
+  private async writeStart(buf: Uint8Array, offset: number): Promise<Allocation[]> {
+    await this.beforeWrite();
+    this.bitmaps?.mark(offset, buf.length);
+    const allocs: Allocation[] = [];
+    let done = 0;
+    try {
+      while (done < buf.length) {
+        const run = await this.mapRun(offset + done, buf.length - done);
+        if (run.copied) {
+          this.checkOverlap(run.host, run.length);
+          await this.protocol.pwrite(buf.subarray(done, done + run.length), run.host);
+        } else {
+          allocs.push(await this.allocPrepare(buf.subarray(done, done + run.length), offset + done));
+        }
+        done += run.length;
+      }
+    } catch (e) {
+      await this.allocAbort(allocs);
+      throw e;
+    }
+    const cs = this.clusterSize;
+    for (const a of allocs) {
+      let wake!: () => void;
+      const done = new Promise<void>((w) => (wake = w));
+      const rec = { first: a.start / cs, end: a.start / cs + a.hosts.length, done };
+      this.inflight.add(rec);
+      a.settle = () => {
+        this.inflight.delete(rec);
+        wake();
+      };
+    }
+    return allocs;
+  }
+
+  /** The data of writeStart's allocations, then (under the lock) their L2 entries. */
+  private async writeFinish(allocs: Allocation[]): Promise<void> {
+    try {
+      let failed: unknown;
+      await Promise.all(allocs.map((a) => this.allocData(a).catch((e) => { failed ??= e; })));
+      await this.lock.run(async () => {
+        if (failed !== undefined) {
+          await this.allocAbort(allocs);
+          throw failed;
+        }
+        for (const a of allocs) await this.allocLink(a);
+      });
+    } finally {
+      for (const a of allocs) a.settle?.();
+    }
+  }
+
+  /** An allocation that will not be linked: its clusters are free again. */
+  private async allocAbort(allocs: Allocation[]): Promise<void> {
+    for (const a of allocs) for (const h of a.hosts) await this.refcounts.free(h, this.clusterSize);
   }
 
   /**
@@ -609,14 +771,14 @@ export class Qcow2Image implements BlockImage {
     // `precompressed` comes from a compression worker pool; null means "does not shrink".
     const packed = precompressed === undefined ? compressCluster(full) : precompressed ?? undefined;
     if (!packed) return this.write(data, offset);
-    await this.lock.run(async () => {
+    await this.settled(async () => {
       await this.beforeWrite();
       this.bitmaps?.mark(offset, data.length);
       const table = await this.l2ForWrite(Math.floor(offset / this.clusterSize / 2 ** this.l2Bits));
       const host = await this.allocBytes(packed.length);
       await this.protocol.pwrite(packed, host);
       await this.setEntries(table, offset, 1, () => ({ offset: 0, zero: false, compressed: { offset: host, bytes: packed.length } }));
-    });
+    }, offset, data.length);
   }
 
   /** Where the next compressed cluster may be packed (forgotten whenever clusters are freed). */
@@ -643,19 +805,19 @@ export class Qcow2Image implements BlockImage {
   async writeZeroes(offset: number, length: number, unmap: boolean): Promise<void> {
     this.dataWritable();
     this.checkRange(offset, length);
-    await this.lock.run(async () => {
+    await this.settled(async () => {
       await zeroRange(this, offset, length, unmap ? 'zero-unmap' : 'zero');
       if (this.writeThrough) await this.flushLocked();
-    });
+    }, offset, length);
   }
 
   async discard(offset: number, length: number): Promise<void> {
     this.dataWritable();
     this.checkRange(offset, length);
-    await this.lock.run(async () => {
+    await this.settled(async () => {
       await zeroRange(this, offset, length, 'discard');
       if (this.writeThrough) await this.flushLocked();
-    });
+    }, offset, length);
   }
 
   // ---- status, flush, info -------------------------------------------------------------
@@ -682,7 +844,7 @@ export class Qcow2Image implements BlockImage {
     if (this.header.extensions.some((e) => e.type === EXT_BITMAPS) && this.header.autoclear & AUTOCLEAR_BITMAPS) {
       throw new BlockError("Can't resize an image which has bitmaps", 'ENOTSUP');
     }
-    await this.lock.run(() => resizeImage(this, size));
+    await this.settled(() => resizeImage(this, size));
   }
 
   async getInfo(): Promise<ImageInfo> {
@@ -729,16 +891,16 @@ export class Qcow2Image implements BlockImage {
 
   async check(repair?: 'leaks' | 'all'): Promise<CheckResult> {
     const { checkImage } = await import('./check.js');
-    return this.lock.run(() => checkImage(this, repair));
+    return this.settled(() => checkImage(this, repair));
   }
 
   get snapshots(): NonNullable<BlockImage['snapshots']> {
     const ops = () => import('./snapshot.js');
     return {
       list: async () => this.snapshotInfos(),
-      create: async (name, opts) => { this.writable(); const m = await ops(); return this.lock.run(() => m.createSnapshot(this, name, opts)); },
-      apply: async (n) => { this.writable(); const m = await ops(); return this.lock.run(() => m.applySnapshot(this, n)); },
-      delete: async (n) => { this.writable(); const m = await ops(); return this.lock.run(() => m.deleteSnapshot(this, n)); },
+      create: async (name, opts) => { this.writable(); const m = await ops(); return this.settled(() => m.createSnapshot(this, name, opts)); },
+      apply: async (n) => { this.writable(); const m = await ops(); return this.settled(() => m.applySnapshot(this, n)); },
+      delete: async (n) => { this.writable(); const m = await ops(); return this.settled(() => m.deleteSnapshot(this, n)); },
       open: async (n) => (await ops()).openSnapshot(this, n),
     };
   }
@@ -756,7 +918,7 @@ export class Qcow2Image implements BlockImage {
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.viewOnly) { this.closed = true; return; }
-    await this.lock.run(async () => {
+    await this.settled(async () => {
       if (!this.readOnly) {
         await this.flushLocked();
         await this.bitmaps?.store();
@@ -775,7 +937,7 @@ export class Qcow2Image implements BlockImage {
   /** Points the header at another backing file (undefined: none), as `qemu-img rebase -u`. */
   async changeBackingFile(filename: string | undefined, format: string | undefined): Promise<void> {
     this.writable();
-    await this.lock.run(async () => {
+    await this.settled(async () => {
       this.header.backingFile = filename || undefined;
       this.header.backingFormat = filename ? format : undefined;
       await this.flushLocked();
@@ -787,7 +949,7 @@ export class Qcow2Image implements BlockImage {
   /** Deallocates every cluster, so all reads go to the backing file (after `qemu-img commit`). */
   async makeEmpty(): Promise<void> {
     this.writable();
-    await this.lock.run(async () => {
+    await this.settled(async () => {
       const cs = this.clusterSize;
       const per = 2 ** this.l2Bits;
       for (let i = 0; i < this.header.l1Size; i++) {
