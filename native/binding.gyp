@@ -15,7 +15,7 @@
   "targets": [
     {
       "target_name": "tsemu_native",
-      "sources": ["src/addon.cc", "src/shm.cc", "src/futex.cc", "src/process.cc", "src/socket-writer.cc", "src/file-writer.cc"]
+      "sources": ["src/addon.cc", "src/shm.cc", "src/futex.cc", "src/process.cc", "src/socket-writer.cc", "src/file-writer.cc", "src/file-read.cc"]
     }
   ],
   "conditions": [

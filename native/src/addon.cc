@@ -84,6 +84,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitProcess(env, exports);
   InitSocketWriter(env, exports);
   InitFileWriter(env, exports);
+  InitFileRead(env, exports);
   return exports;
 }
 

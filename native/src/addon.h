@@ -11,6 +11,7 @@ void InitFutex(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
 void InitSocketWriter(Napi::Env env, Napi::Object exports);
 void InitFileWriter(Napi::Env env, Napi::Object exports);
+void InitFileRead(Napi::Env env, Napi::Object exports);
 
 // The errno's name (ENOSPC, EIO, ...), EUNKNOWN for the rest.
 const char* ErrnoName(int err);

@@ -39,6 +39,8 @@ export interface NativeFileWriter {
 export interface NativeAddon {
   SocketWriter: new (fd: number, onEvent: (kind: SocketWriterEvent, message?: string) => void, sndbuf?: number) => NativeSocketWriter;
   FileWriter: new (fd: number) => NativeFileWriter;
+  /** native/src/file-read.cc: what the page cache holds, read at once (-1: not cached, read through the pool). */
+  preadCached(fd: number, bytes: Uint8Array, offset: number): number;
   /** `size` zero bytes at a page-aligned address (see alignedBuffer below). */
   alignedBuffer(size: number): ArrayBuffer;
   shmCreate(size: number, name?: string | null, reserve?: boolean): NativeShm;

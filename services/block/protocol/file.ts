@@ -7,6 +7,31 @@
  * of what FileHandle.read does per request, which shows at 4 KiB random I/O.
  */
 
+import { open, type FileHandle } from 'node:fs/promises';
+import { constants, read as fsRead, write as fsWrite } from 'node:fs';
+import { BlockError, type BlockProtocol } from '../format/types.js';
+import { native, type NativeFileWriter } from '../../common/native.js';
+import { strerrorOf } from '../../common/errno.js';
+
+/**
+ * Reads of at most this many bytes first try the page cache on this thread (native
+ * preadCached: never waits for the disk); longer ones, and whatever is not cached, go to
+ * libuv's thread pool. TSEMU_FILE_CACHED_READ=0 sends every read to the pool.
+ */
+const CACHED_READ_MAX = 64 << 10;
+let preadCached: ((fd: number, bytes: Uint8Array, offset: number) => number) | null | undefined;
+
+function cachedReader(): typeof preadCached {
+  if (preadCached === undefined) {
+    try {
+      preadCached = process.env.TSEMU_FILE_CACHED_READ === '0' ? null : native().preadCached;
+    } catch {
+      preadCached = null; // the addon is not built: the pool does it all
+    }
+  }
+  return preadCached;
+}
+
 function readAt(fd: number, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> {
   return new Promise((resolve, reject) => fsRead(fd, buf, off, len, pos, (e, n) => (e ? reject(e) : resolve(n))));
 }
@@ -14,11 +39,6 @@ function readAt(fd: number, buf: Uint8Array, off: number, len: number, pos: numb
 function writeAt(fd: number, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> {
   return new Promise((resolve, reject) => fsWrite(fd, buf, off, len, pos, (e, n) => (e ? reject(e) : resolve(n))));
 }
-import { open, type FileHandle } from 'node:fs/promises';
-import { constants, read as fsRead, write as fsWrite } from 'node:fs';
-import { BlockError, type BlockProtocol } from '../format/types.js';
-import { native, type NativeFileWriter } from '../../common/native.js';
-import { strerrorOf } from '../../common/errno.js';
 
 export interface FileOpenOptions {
   readOnly?: boolean;
@@ -108,6 +128,18 @@ export class FileProtocol implements BlockProtocol {
     this.check(false);
     try {
       let done = 0;
+      const cached = buf.length <= CACHED_READ_MAX ? cachedReader() : null;
+      if (cached) {
+        while (done < buf.length) {
+          const n = cached(this.fh.fd, done ? buf.subarray(done) : buf, offset + done);
+          if (n < 0) break;
+          if (n === 0) {
+            buf.fill(0, done);
+            return;
+          }
+          done += n;
+        }
+      }
       while (done < buf.length) {
         const bytesRead = await readAt(this.fh.fd, buf, done, buf.length - done, offset + done);
         if (bytesRead === 0) {

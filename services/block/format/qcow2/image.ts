@@ -543,18 +543,24 @@ export class Qcow2Image implements BlockImage {
     // Cluster by cluster: new refcount blocks sit between data clusters, so a run of
     // contiguous free clusters is not required (contiguous ones are written together).
     const hosts: number[] = [];
-    for (let i = 0; i < n; i++) hosts.push(await this.refcounts.alloc(1));
-    let whole: Uint8Array;
-    if (head === 0 && data.length === end - start) {
-      whole = data;
-    } else {
-      whole = new Uint8Array(end - start);
-      if (head) await this.readLocked(whole.subarray(0, cs), start);
-      if ((offset + data.length) % cs && (n > 1 || !head)) await this.readLocked(whole.subarray(whole.length - cs), end - cs);
-      whole.set(data, head);
+    try {
+      for (let i = 0; i < n; i++) hosts.push(await this.refcounts.alloc(1));
+      let whole: Uint8Array;
+      if (head === 0 && data.length === end - start) {
+        whole = data;
+      } else {
+        whole = new Uint8Array(end - start);
+        if (head) await this.readLocked(whole.subarray(0, cs), start);
+        if ((offset + data.length) % cs && (n > 1 || !head)) await this.readLocked(whole.subarray(whole.length - cs), end - cs);
+        whole.set(data, head);
+      }
+      for (const h of hosts) this.checkOverlap(h, cs);
+      return { l1Index, start, hosts, whole };
+    } catch (e) {
+      // (a backing file that fails the copy-on-write read, say): the new clusters go back
+      await this.allocAbort([{ l1Index, start, hosts, whole: data }]).catch(() => {});
+      throw e;
     }
-    for (const h of hosts) this.checkOverlap(h, cs);
-    return { l1Index, start, hosts, whole };
   }
 
   /** The data of an allocation, into its new clusters (contiguous ones in one write). */
