@@ -154,28 +154,34 @@ export class FileProtocol implements BlockProtocol {
   }
 
   /**
-   * From now on, writes are issued from one native thread, in the order pwrite was called:
-   * each starts in the kernel as soon as the one before it returned, with no event-loop turn
-   * in between (a bulk copy such as convert queues its chunks ahead and keeps the disk busy).
-   * Not for cache modes that flush after every write. Returns false where that is not
-   * available (the addon missing, TSEMU_FILE_WRITER=0), and writes go as before.
+   * Writes are issued from one native thread, in the order pwrite was called: each starts
+   * in the kernel as soon as the one before it returned, with no event-loop turn in between
+   * (a bulk copy such as convert queues its chunks ahead and keeps the disk busy), and
+   * completions come back in batches (a 4 KiB write costs about half of a pool write's
+   * hand-off). The first write of a writeback file turns it on; cache modes that flush after
+   * every write keep the pool. Returns false where that is not available (the addon
+   * missing, TSEMU_FILE_WRITER=0), and writes go through the pool.
    */
   writeInOrder(): boolean {
     this.check(true);
     if (this.writer) return true;
-    if (this.writeThrough || process.env.TSEMU_FILE_WRITER === '0') return false;
+    if (this.writerOff || this.writeThrough || process.env.TSEMU_FILE_WRITER === '0') return false;
     try {
       this.writer = new (native().FileWriter)(this.fh.fd);
     } catch {
+      this.writerOff = true;
       return false;
     }
     return true;
   }
 
+  /** Set once the writer could not start: the pool it is. */
+  private writerOff = false;
+
   async pwrite(buf: Uint8Array, offset: number): Promise<void> {
     this.check(true);
-    if (this.writer) {
-      const p = this.writer.write(buf, offset);
+    if (this.writer || this.writeInOrder()) {
+      const p = this.writer!.write(buf, offset);
       this.writerTail = p.catch(() => {});
       try {
         await p;
@@ -209,6 +215,8 @@ export class FileProtocol implements BlockProtocol {
 
   async truncate(size: number): Promise<void> {
     this.check(true);
+    // after the writes queued before it (one landing past a shrunk end would grow the file again)
+    await this.writerTail;
     try {
       await this.fh.truncate(size);
     } catch (e) {
