@@ -1,10 +1,12 @@
 /**
- * The `file` protocol: an image's bytes in a host file, through fs/promises.
- * Writes use positional pwrite; flush is fdatasync (fsync for metadata when the file grew).
- * cache=none/directsync would be O_DIRECT in QEMU; Node cannot align buffers for it, so
- * those modes flush after every write instead (as honest as O_DSYNC, never less).
- * Data goes through fs.read/fs.write on the handle's fd: the callback API costs about half
- * of what FileHandle.read does per request, which shows at 4 KiB random I/O.
+ * The `file` protocol: an image's bytes in a host file.
+ * Reads: short ones the page cache holds at once on this thread (preadCached), the rest
+ * through libuv's pool (fs.read on the handle's fd: the callback API costs about half of
+ * what FileHandle.read does per request). Writes: a writeback file's go through a native
+ * thread of its own in call order (see writeInOrder); cache=writethrough|none|directsync
+ * write through the pool and fdatasync after each. cache=none/directsync would be O_DIRECT
+ * in QEMU; Node cannot align buffers for it, so those modes flush after every write
+ * instead (as honest as O_DSYNC, never less). Flush is fsync.
  */
 
 import { open, type FileHandle } from 'node:fs/promises';
