@@ -6,7 +6,7 @@
 import test from 'ava';
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createConnection, createServer, type Socket } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { binPath, sleep, tempDir } from '../helpers/procs.js';
@@ -14,12 +14,17 @@ import { buildGuest, exited } from './helpers.js';
 import { QmpClient } from '../../services/monitor/qmp-client.js';
 
 function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
+  return freePorts(1).then(([p]) => p!);
+}
+
+/** `n` distinct free ports (all held open until each is known, so none comes back twice). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<Server>((res) => {
+    const s = createServer().listen(0, '127.0.0.1', () => res(s));
+  })));
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((res) => s.close(res))));
+  return ports;
 }
 
 async function waitPort(port: number, ms = 20000): Promise<void> {
@@ -211,14 +216,19 @@ test('a secret on loopback endpoints too: HMP asks for it, WebSocket takes ?toke
   const dir = tempDir(t, 'tsemu-secret-');
   const secretFile = join(dir, 'secret');
   writeFileSync(secretFile, 's3cret\n', { mode: 0o600 });
-  const [hport, wport] = [await freePort(), await freePort()];
+  const [hport, wport] = await freePorts(2);
   const elf = buildGuest('idle');
   const child = spawn(process.execPath, [binPath('tsemu'), '-M', 'virt', '-bios', 'none', '-kernel', elf, '-m', '64M', '-display', 'none', '-serial', 'null', '-S',
     '-monitor', `tcp:127.0.0.1:${hport},server=on,wait=off,secret-file=${secretFile}`,
-    '-qmp', `tcp:127.0.0.1:${wport},server=on,wait=off,websocket=on,secret-file=${secretFile}`], { stdio: 'ignore' });
+    '-qmp', `tcp:127.0.0.1:${wport},server=on,wait=off,websocket=on,secret-file=${secretFile}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   t.teardown(() => child.kill('SIGKILL'));
-  await waitPort(hport);
-  await waitPort(wport);
+  let said = '';
+  child.stderr!.on('data', (d) => (said += d.toString()));
+  const listening = async (port: number) => waitPort(port).catch((e: Error) => {
+    throw new Error(`${e.message} (tsemu ${child.exitCode === null ? 'still runs' : `exited ${child.exitCode}`}; it said: ${said || 'nothing'})`);
+  });
+  await listening(hport);
+  await listening(wport);
 
   const hmp = createConnection(hport, '127.0.0.1');
   t.teardown(() => hmp.destroy());
