@@ -42,8 +42,10 @@ test('HMP on a -monitor unix socket: banner, prompt, echo, info, x, stop/cont, q
   t.timeout(60000);
   const dir = tempDir(t, 'tsemu-hmp-');
   const sock = join(dir, 'hmp.sock');
-  const child = spawn(process.execPath, [binPath('tsemu'), ...args(buildGuest('idle')), '-display', 'none', '-serial', 'null', '-monitor', `unix:${sock},server=on,wait=off`, '-S'], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [binPath('tsemu'), ...args(buildGuest('idle')), '-display', 'none', '-serial', 'null', '-monitor', `unix:${sock},server=on,wait=off`, '-S'], { stdio: ['ignore', 'ignore', 'pipe'] });
   t.teardown(() => child.kill('SIGKILL'));
+  let said = '';
+  child.stderr!.on('data', (d) => (said += d.toString()));
   await waitSocket(sock, child);
   const c = createConnection(sock);
   t.teardown(() => c.destroy());
@@ -71,7 +73,7 @@ test('HMP on a -monitor unix socket: banner, prompt, echo, info, x, stop/cont, q
   c.write('info mtree\n');
   await out.until(/0000000080000000-0000000083ffffff \(prio 0, ram\): riscv_virt_board.ram\r\n/, m);
   c.write('quit\n');
-  t.is(await exited(child), 0);
+  t.is(await exited(child), 0, `tsemu ended by ${child.signalCode ?? 'exit'}; it said: ${said || 'nothing'}`);
 });
 
 test('Ctrl-A C switches the -nographic console to the monitor and back; -monitor stdio starts there', async (t) => {
