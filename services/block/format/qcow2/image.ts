@@ -32,7 +32,6 @@ import { appendHostRun, unallocatedHostRuns } from '../extents.js';
 
 export type OpenBacking = (filename: string, opts: OpenOptions) => Promise<BlockImage>;
 
-/** One run of clusters inside one L2 table that read the same way. */
 /** An allocating write's new clusters, between its steps (see allocPrepare). */
 interface Allocation {
   l1Index: number;
@@ -41,10 +40,9 @@ interface Allocation {
   hosts: number[];
   /** The clusters' whole bytes. */
   whole: Uint8Array;
-  /** Ends its time in flight (writeStart's allocations). */
-  settle?: () => void;
 }
 
+/** One run of clusters inside one L2 table that read the same way. */
 interface Run {
   kind: Kind;
   /** Host offset of the first byte (Normal), else 0. */
@@ -471,11 +469,22 @@ export class Qcow2Image implements BlockImage {
     // other requests), and the L2 entries are set under it again, as QEMU's qcow2 does.
     for (;;) {
       await this.settle(offset, buf.length);
-      const allocs = await this.lock.run(async () => {
+      const started = await this.lock.run(async () => {
         if (this.draining || this.inflightOver(offset, buf.length)) return undefined; // look again
-        return this.writeStart(buf, offset);
+        const allocs = await this.writeStart(buf, offset);
+        return { allocs, untrack: this.track(allocs) };
       });
-      if (allocs) return this.writeFinish(allocs);
+      if (!started) continue;
+      const { allocs, untrack } = started;
+      try {
+        if (allocs.length) {
+          const failed = await this.allocsData(allocs);
+          await this.lock.run(() => this.allocsLink(allocs, failed));
+        }
+      } finally {
+        untrack();
+      }
+      return;
     }
   }
 
@@ -503,28 +512,10 @@ export class Qcow2Image implements BlockImage {
     return true;
   }
 
+  /** A write with the lock held throughout (cache=writethrough, zero.ts): its allocations' data, then their L2 entries. */
   async writeLocked(buf: Uint8Array, offset: number): Promise<void> {
-    await this.beforeWrite();
-    this.bitmaps?.mark(offset, buf.length);
-    let done = 0;
-    while (done < buf.length) {
-      const run = await this.mapRun(offset + done, buf.length - done);
-      if (run.copied) {
-        this.checkOverlap(run.host, run.length);
-        await this.protocol.pwrite(buf.subarray(done, done + run.length), run.host);
-        done += run.length;
-        continue;
-      }
-      done += await this.allocWrite(buf.subarray(done, done + run.length), offset + done);
-    }
-  }
-
-  /** Writes into freshly allocated clusters (copy-on-write of partial ones); returns bytes written. */
-  private async allocWrite(data: Uint8Array, offset: number): Promise<number> {
-    const a = await this.allocPrepare(data, offset);
-    await this.allocData(a);
-    await this.allocLink(a);
-    return data.length;
+    const allocs = await this.writeStart(buf, offset);
+    await this.allocsLink(allocs, await this.allocsData(allocs));
   }
 
   /**
@@ -558,7 +549,7 @@ export class Qcow2Image implements BlockImage {
       return { l1Index, start, hosts, whole };
     } catch (e) {
       // (a backing file that fails the copy-on-write read, say): the new clusters go back
-      await this.allocAbort([{ l1Index, start, hosts, whole: data }]).catch(() => {});
+      await this.freeClusters(hosts).catch(() => {});
       throw e;
     }
   }
@@ -590,13 +581,27 @@ export class Qcow2Image implements BlockImage {
   private drainEnd: Promise<void> = Promise.resolve();
   private drainWake: () => void = () => {};
 
-  private inflightOver(offset: number, length: number): Promise<void>[] | undefined {
+  /** The ends of the allocating writes in flight over [offset, +length) (all of them without a range); undefined if none. */
+  private inflightOver(offset?: number, length = 0): Promise<void>[] | undefined {
     const cs = this.clusterSize;
-    const first = Math.floor(offset / cs);
-    const end = Math.ceil((offset + length) / cs);
+    const first = offset === undefined ? 0 : Math.floor(offset / cs);
+    const end = offset === undefined ? Infinity : Math.ceil((offset + length) / cs);
     let over: Promise<void>[] | undefined;
     for (const a of this.inflight) if (a.first < end && first < a.end) (over ??= []).push(a.done);
     return over;
+  }
+
+  /** Registers a write's allocations in flight (requests over their clusters wait); returns what ends that. */
+  private track(allocs: Allocation[]): () => void {
+    const cs = this.clusterSize;
+    let wake!: () => void;
+    const done = new Promise<void>((w) => (wake = w));
+    const records = allocs.map((a) => ({ first: a.start / cs, end: a.start / cs + a.hosts.length, done }));
+    for (const r of records) this.inflight.add(r);
+    return () => {
+      for (const r of records) this.inflight.delete(r);
+      wake();
+    };
   }
 
   /** Until no allocating write is in flight over the range, nor a drain under way. */
@@ -618,15 +623,12 @@ export class Qcow2Image implements BlockImage {
     if (whole && this.draining++ === 0) this.drainEnd = new Promise((wake) => (this.drainWake = wake));
     try {
       for (;;) {
-        const over = whole ? [...this.inflight].map((a) => a.done) : this.inflightOver(offset, length!);
-        if (over?.length) {
+        const over = this.inflightOver(offset, length);
+        if (over) {
           await Promise.all(over);
           continue;
         }
-        const r = await this.lock.run(async () => {
-          const busy = whole ? this.inflight.size > 0 : this.inflightOver(offset, length!);
-          return busy ? undefined : { value: await fn() };
-        });
+        const r = await this.lock.run(async () => (this.inflightOver(offset, length) ? undefined : { value: await fn() }));
         if (r) return r.value;
       }
     } finally {
@@ -635,8 +637,8 @@ export class Qcow2Image implements BlockImage {
   }
 
   /**
-   * Under the lock: writes what lands on clusters owned alone, and starts an allocation for
-   * the rest (registered in flight until writeFinish links it).
+   * Under the lock: writes what lands on clusters owned alone, and prepares an allocation
+   * for the rest (its data and L2 entries follow: allocsData, allocsLink).
    */
   private async writeStart(buf: Uint8Array, offset: number): Promise<Allocation[]> {
     await this.beforeWrite();
@@ -655,43 +657,34 @@ export class Qcow2Image implements BlockImage {
         done += run.length;
       }
     } catch (e) {
-      await this.allocAbort(allocs);
+      for (const a of allocs) await this.freeClusters(a.hosts);
       throw e;
-    }
-    const cs = this.clusterSize;
-    for (const a of allocs) {
-      let wake!: () => void;
-      const done = new Promise<void>((w) => (wake = w));
-      const rec = { first: a.start / cs, end: a.start / cs + a.hosts.length, done };
-      this.inflight.add(rec);
-      a.settle = () => {
-        this.inflight.delete(rec);
-        wake();
-      };
     }
     return allocs;
   }
 
-  /** The data of writeStart's allocations, then (under the lock) their L2 entries. */
-  private async writeFinish(allocs: Allocation[]): Promise<void> {
-    try {
-      let failed: unknown;
-      await Promise.all(allocs.map((a) => this.allocData(a).catch((e) => { failed ??= e; })));
-      await this.lock.run(async () => {
-        if (failed !== undefined) {
-          await this.allocAbort(allocs);
-          throw failed;
-        }
-        for (const a of allocs) await this.allocLink(a);
-      });
-    } finally {
-      for (const a of allocs) a.settle?.();
-    }
+  /** The data of allocations, all at once; the first failure, if any. */
+  private async allocsData(allocs: Allocation[]): Promise<{ error: unknown } | undefined> {
+    let failed: { error: unknown } | undefined;
+    await Promise.all(allocs.map((a) => this.allocData(a).catch((error: unknown) => { failed ??= { error }; })));
+    return failed;
   }
 
-  /** An allocation that will not be linked: its clusters are free again. */
-  private async allocAbort(allocs: Allocation[]): Promise<void> {
-    for (const a of allocs) for (const h of a.hosts) await this.refcounts.free(h, this.clusterSize);
+  /**
+   * Under the lock: the allocations' L2 entries; or, when their data failed, none of them
+   * linked, their clusters free again, and the failure thrown.
+   */
+  private async allocsLink(allocs: Allocation[], failed: { error: unknown } | undefined): Promise<void> {
+    if (failed) {
+      for (const a of allocs) await this.freeClusters(a.hosts);
+      throw failed.error;
+    }
+    for (const a of allocs) await this.allocLink(a);
+  }
+
+  /** Clusters allocated for a write that will not link them: free again. */
+  private async freeClusters(hosts: number[]): Promise<void> {
+    for (const h of hosts) await this.refcounts.free(h, this.clusterSize);
   }
 
   /**
