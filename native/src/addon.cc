@@ -52,6 +52,12 @@ Bytes Uint8Bytes(Napi::Env env, Napi::Value value, const char* what) {
   return {static_cast<uint8_t*>(data), length};
 }
 
+uint64_t FileOffset(Napi::Env env, Napi::Value value, size_t length, const char* what) {
+  double off = value.As<Napi::Number>().DoubleValue();
+  if (!(off >= 0) || off + static_cast<double>(length) > 9007199254740991.0) throw Napi::RangeError::New(env, std::string(what) + ": bad offset");
+  return static_cast<uint64_t>(off);
+}
+
 int32_t* Int32Slot(const Napi::CallbackInfo& info, size_t argArray, size_t argIndex) {
   Napi::Env env = info.Env();
   if (info.Length() <= argIndex || !info[argArray].IsTypedArray()) {

@@ -29,6 +29,10 @@ struct Bytes {
 };
 Bytes Uint8Bytes(Napi::Env env, Napi::Value value, const char* what);
 
+// A file offset for `length` bytes from a JS number: whole range within 2^53 - 1, else a
+// RangeError "<what>: bad offset".
+uint64_t FileOffset(Napi::Env env, Napi::Value value, size_t length, const char* what);
+
 // Returns the address of element `index` of an Int32Array, after bounds checks.
 int32_t* Int32Slot(const Napi::CallbackInfo& info, size_t argArray, size_t argIndex);
 

@@ -18,8 +18,7 @@ Napi::Value PreadCached(const Napi::CallbackInfo& info) {
   if (info.Length() < 3 || !info[0].IsNumber() || !info[2].IsNumber()) throw Napi::TypeError::New(env, "preadCached(fd, bytes, offset)");
   int fd = info[0].As<Napi::Number>().Int32Value();
   Bytes b = Uint8Bytes(env, info[1], "preadCached");
-  double off = info[2].As<Napi::Number>().DoubleValue();
-  if (!(off >= 0) || off + static_cast<double>(b.length) > 9007199254740991.0) throw Napi::RangeError::New(env, "preadCached: bad offset");
+  uint64_t off = FileOffset(env, info[2], b.length, "preadCached");
   struct iovec iov = {b.data, b.length};
   ssize_t n;
   do {

@@ -155,12 +155,11 @@ class FileWriter : public Napi::ObjectWrap<FileWriter> {
     if (!shared_) throw Napi::Error::New(env, "FileWriter is closed");
     if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "write(bytes, offset)");
     Bytes b = Uint8Bytes(env, info[0], "write");
-    double off = info[1].As<Napi::Number>().DoubleValue();
-    if (!(off >= 0) || off + static_cast<double>(b.length) > 9007199254740991.0) throw Napi::RangeError::New(env, "write: bad offset");
+    uint64_t off = FileOffset(env, info[1], b.length, "write");
     auto j = std::make_unique<Job>();
     j->data = b.data;
     j->length = b.length;
-    j->offset = static_cast<uint64_t>(off);
+    j->offset = off;
     napi_value promise;
     if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) throw Napi::Error::New(env, "write: no promise");
     napi_create_reference(env, info[0], 1, &j->keep);

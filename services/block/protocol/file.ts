@@ -65,6 +65,8 @@ export class FileProtocol implements BlockProtocol {
   private writer: NativeFileWriter | null = null;
   /** The last write given to the writer (they complete in order): settled means all are. */
   private writerTail: Promise<unknown> = Promise.resolve();
+  /** Set once the writer could not start: the pool it is. */
+  private writerOff = false;
 
   private constructor(
     readonly filename: string,
@@ -176,9 +178,6 @@ export class FileProtocol implements BlockProtocol {
     }
     return true;
   }
-
-  /** Set once the writer could not start: the pool it is. */
-  private writerOff = false;
 
   async pwrite(buf: Uint8Array, offset: number): Promise<void> {
     this.check(true);
