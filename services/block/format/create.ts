@@ -47,11 +47,16 @@ export function createOptionNames(format: string, filename: string): { format: s
   return { format: known, protocol: (protocolFor(filename).createOptions ?? []).filter((k) => !known.includes(k)) };
 }
 
+/** A protocol's -o value as its create gets it: sizes (`*_size`) as a count of bytes. */
+export function protocolOptionValue(name: string, value: string, parseSize: (s: string, what?: string) => number): string {
+  return name.endsWith('_size') ? String(parseSize(value, name.replace('_', ' '))) : value;
+}
+
 export async function createImage(req: CreateRequest, parseSize: (s: string, what?: string) => number): Promise<void> {
   const { format: known, protocol: protocolKnown } = createOptionNames(req.format, req.filename);
   const protocolOptions: Record<string, string> = {};
   for (const [k, v] of req.options) {
-    if (protocolKnown.includes(k)) protocolOptions[k] = k.endsWith('_size') ? String(parseSize(v, k.replace('_', ' '))) : v;
+    if (protocolKnown.includes(k)) protocolOptions[k] = protocolOptionValue(k, v, parseSize);
     else if (!known.includes(k)) throw new BlockError(`Invalid parameter '${k}'`, 'EINVAL');
   }
   // qemu-img rounds a size up to whole 512-byte sectors.

@@ -1,6 +1,6 @@
 /** `tsemu-img create [-f fmt] [-b backing [-F backing_fmt]] [-u] [-o options] filename [size]` */
 import { dirname, isAbsolute, join } from 'node:path';
-import { createImage, createOptionNames } from '../format/create.js';
+import { createImage, createOptionNames, protocolOptionValue } from '../format/create.js';
 import { has, last, parseArgs, parseOptionList } from './args.js';
 import { CommandError, open, type Out } from './common.js';
 import { parseSize } from './sizes.js';
@@ -72,7 +72,7 @@ export async function create(argv: string[], io: Out): Promise<number> {
   // then the protocol's own (raw on RBD: cluster_size=, password-secret=), as qemu-img appends them
   for (const k of names.protocol) {
     const v = options.get(k);
-    if (v !== undefined) line += ` ${k}=${k.endsWith('_size') ? parseSize(v) : v}`;
+    if (v !== undefined) line += ` ${k}=${protocolOptionValue(k, v, parseSize)}`;
   }
   if (!has(p, 'q')) io.out(line + '\n');
   try {

@@ -311,7 +311,8 @@ export async function createRbdImage(filename: string, size: number, opts: Proto
   if (objectSize !== undefined) {
     // QEMU's checks and words; librbd bounds it above ("Numerical argument out of domain")
     const n = Number(objectSize);
-    if (!Number.isSafeInteger(n) || n <= 0 || (n & (n - 1)) !== 0) throw new BlockError('obj size needs to be power of 2', 'EINVAL');
+    // (not n & (n - 1): JavaScript's & takes 32 bits, and 12G would pass as a power of 2)
+    if (!Number.isSafeInteger(n) || n <= 0 || 2 ** Math.round(Math.log2(n)) !== n) throw new BlockError('obj size needs to be power of 2', 'EINVAL');
     if (n < 4096) throw new BlockError('obj size too small', 'EINVAL');
     order = Math.log2(n);
   }
