@@ -6,7 +6,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { binPath, tempDir } from '../helpers/procs.js';
+import { binPath, spawnChild, tempDir } from '../helpers/procs.js';
 import { buildGuest, exited, waitSocket } from './helpers.js';
 import { QmpClient } from '../../services/monitor/qmp-client.js';
 
@@ -42,10 +42,7 @@ test('HMP on a -monitor unix socket: banner, prompt, echo, info, x, stop/cont, q
   t.timeout(60000);
   const dir = tempDir(t, 'tsemu-hmp-');
   const sock = join(dir, 'hmp.sock');
-  const child = spawn(process.execPath, [binPath('tsemu'), ...args(buildGuest('idle')), '-display', 'none', '-serial', 'null', '-monitor', `unix:${sock},server=on,wait=off`, '-S'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  t.teardown(() => child.kill('SIGKILL'));
-  let said = '';
-  child.stderr!.on('data', (d) => (said += d.toString()));
+  const { child, stderr, exited: ended } = spawnChild(t, [binPath('tsemu'), ...args(buildGuest('idle')), '-display', 'none', '-serial', 'null', '-monitor', `unix:${sock},server=on,wait=off`, '-S']);
   await waitSocket(sock, child);
   const c = createConnection(sock);
   t.teardown(() => c.destroy());
@@ -73,7 +70,8 @@ test('HMP on a -monitor unix socket: banner, prompt, echo, info, x, stop/cont, q
   c.write('info mtree\n');
   await out.until(/0000000080000000-0000000083ffffff \(prio 0, ram\): riscv_virt_board.ram\r\n/, m);
   c.write('quit\n');
-  t.is(await exited(child), 0, `tsemu ended by ${child.signalCode ?? 'exit'}; it said: ${said || 'nothing'}`);
+  const end = await ended;
+  t.is(end.code, 0, `tsemu ended by ${end.signal ?? 'exit'}; stderr: ${stderr() || 'nothing'}`);
 });
 
 test('Ctrl-A C switches the -nographic console to the monitor and back; -monitor stdio starts there', async (t) => {

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { binPath, sleep, tempDir } from '../helpers/procs.js';
+import { binPath, sleep, spawnChild, tempDir } from '../helpers/procs.js';
 import { buildGuest, exited } from './helpers.js';
 import { QmpClient } from '../../services/monitor/qmp-client.js';
 
@@ -218,14 +218,11 @@ test('a secret on loopback endpoints too: HMP asks for it, WebSocket takes ?toke
   writeFileSync(secretFile, 's3cret\n', { mode: 0o600 });
   const [hport, wport] = await freePorts(2);
   const elf = buildGuest('idle');
-  const child = spawn(process.execPath, [binPath('tsemu'), '-M', 'virt', '-bios', 'none', '-kernel', elf, '-m', '64M', '-display', 'none', '-serial', 'null', '-S',
+  const { child, stderr } = spawnChild(t, [binPath('tsemu'), '-M', 'virt', '-bios', 'none', '-kernel', elf, '-m', '64M', '-display', 'none', '-serial', 'null', '-S',
     '-monitor', `tcp:127.0.0.1:${hport},server=on,wait=off,secret-file=${secretFile}`,
-    '-qmp', `tcp:127.0.0.1:${wport},server=on,wait=off,websocket=on,secret-file=${secretFile}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  t.teardown(() => child.kill('SIGKILL'));
-  let said = '';
-  child.stderr!.on('data', (d) => (said += d.toString()));
+    '-qmp', `tcp:127.0.0.1:${wport},server=on,wait=off,websocket=on,secret-file=${secretFile}`]);
   const listening = async (port: number) => waitPort(port).catch((e: Error) => {
-    throw new Error(`${e.message} (tsemu ${child.exitCode === null ? 'still runs' : `exited ${child.exitCode}`}; it said: ${said || 'nothing'})`);
+    throw new Error(`${e.message} (tsemu ${child.exitCode === null ? 'still runs' : `exited ${child.exitCode}`}; stderr: ${stderr() || 'nothing'})`);
   });
   await listening(hport);
   await listening(wport);
